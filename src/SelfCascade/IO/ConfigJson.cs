@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace SelfCascade.IO;
 
 /// <summary>A config file's problem (missing required key, impossible value), naming the file and key.</summary>
-public sealed class ConfigException(string message) : InvalidDataException(message);
+public sealed class ConfigException(string message) : IOException(message);
 
 /// <summary>
 /// Typed, validated access to a diffusers/transformers `config.json`. Unknown keys are ignored; reading a missing
