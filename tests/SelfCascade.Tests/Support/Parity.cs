@@ -32,6 +32,14 @@ public static class Parity
         Assert.True(err <= relTol * scale, $"{what}: max|ours-ref| = {err:G4} > {relTol * scale:G4} (max|ref| = {scale:G4})");
     }
 
+    /// <summary>Same shape, dtype-converted values identical.</summary>
+    public static bool Same(Tensor a, Tensor b)
+    {
+        if (!a.shape.SequenceEqual(b.shape)) return false;
+        using var eq = a.cpu().eq(b.cpu()).all();
+        return eq.item<bool>();
+    }
+
     /// <summary>Asserts bit-exact equality (RNG, token ids).</summary>
     public static void AssertEqual(Tensor ours, Tensor reference, string what)
     {
