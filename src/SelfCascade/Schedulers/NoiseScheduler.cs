@@ -139,7 +139,8 @@ public abstract class NoiseScheduler : IDisposable
         var shape = new long[like.dim()];
         Array.Fill(shape, 1L);
         shape[0] = -1;
-        return (abar.sqrt().reshape(shape), (1.0f - abar).sqrt().reshape(shape));
+        using var one = 1.0f.ToScalar(); // no implicit Scalar (it would leak one per call)
+        return (abar.sqrt().reshape(shape), abar.neg().add(one).sqrt().reshape(shape));
     }
 
     // ------------------------------------------------------------------ shared pieces
