@@ -39,7 +39,8 @@ public static class SchedulerFactory
         var config = name.ToLowerInvariant() switch
         {
             "ddim" => baseConfig with { ClassName = "DDIMScheduler" },
-            "pndm" => baseConfig with { ClassName = "PNDMScheduler" },
+            // The CLI name means PNDM as SD ships it (PLMS, no Runge-Kutta warm-up), whatever the base config says.
+            "pndm" => baseConfig with { ClassName = "PNDMScheduler", SkipPrkSteps = true },
             "euler" => baseConfig with { ClassName = "EulerDiscreteScheduler" },
             "euler-a" => baseConfig with { ClassName = "EulerAncestralDiscreteScheduler" },
             "dpm++2m" => baseConfig with { ClassName = "DPMSolverMultistepScheduler", AlgorithmType = "dpmsolver++", SolverOrder = 2, UseKarrasSigmas = false },
