@@ -51,7 +51,7 @@ public class UNetHookTests
     }
 
     [Fact]
-    public void ReplacingADownBlockOutputChangesOnlyTheMainPath()
+    public void ReplacingADownBlockOutputFeedsTheNextBlock()
     {
         using var unet = UNetCase.Model("unet_sd15_style");
         using var scope = NewDisposeScope();
@@ -63,8 +63,8 @@ public class UNetHookTests
         var same = unet.Forward(c.Sample, c.Timestep, c.Context, null, new UNetForwardOptions { FeatureHook = new AddingHook(UNetBlockKind.Down, 0, 0.0) });
         Parity.AssertEqual(same, baseline, "hook adding zero");
 
-        // Adding to down block 0's output: the mid block sees it, the skip tensors do not. The encoder half with
-        // the same hook must report the replaced tensor, and the replaced path must change the output.
+        // Adding to down block 0's output changes the prediction; the encoder half with the same hook reports the
+        // replaced tensor and its mid block sees the change. (Skips: SkipConnectionsKeepTheBlocksOwnOutputs.)
         var hook = new AddingHook(UNetBlockKind.Down, 0, 0.5);
         var changed = unet.Forward(c.Sample, c.Timestep, c.Context, null, new UNetForwardOptions { FeatureHook = hook });
         Assert.Equal(5, hook.Calls);
