@@ -1,14 +1,36 @@
 using System.CommandLine;
+using SelfCascade.Cli.Commands;
 
 namespace SelfCascade.Cli;
 
-/// <summary>Builds the `selfcascade` command tree; in-process entry point for tests.</summary>
+/// <summary>Builds the `selfcascade` command tree; the in-process entry point the tests call.</summary>
 public static class CliApp
 {
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    /// <summary>`--libtorch DIR`: a CUDA libtorch folder (else SELFCASCADE_LIBTORCH, else the bundled CPU one).</summary>
+    public static readonly Option<string?> LibTorchOption = new("--libtorch")
     {
-        var root = new RootCommand("SelfCascade: higher-resolution Stable Diffusion by self-cascading a pretrained model.");
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr };
-        return root.Parse(args).Invoke(config);
+        Description = "Folder of a CUDA libtorch (e.g. a PyTorch install's torch/lib); default $SELFCASCADE_LIBTORCH or the bundled CPU libtorch",
+        Recursive = true,
+    };
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool interactive = false,
+        CancellationToken cancellation = default)
+    {
+        var console = new CliConsole(stdout, stderr, interactive) { Cancellation = cancellation };
+        var root = new RootCommand("SelfCascade: higher-resolution images from pretrained Stable Diffusion models by self-cascading them.")
+        {
+            LibTorchOption,
+        };
+        root.Add(InspectCommand.Create(console));
+        root.Add(GenerateCommand.Create(console));
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors) stderr.WriteLine("error: " + e.Message);
+            stderr.WriteLine("Run 'selfcascade --help' for usage.");
+            return 2;
+        }
+        return parsed.Invoke(config);
     }
 }

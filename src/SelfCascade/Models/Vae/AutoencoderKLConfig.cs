@@ -28,6 +28,9 @@ public sealed class AutoencoderKLConfig
 
     public int NumBlocks => BlockOutChannels.Length;
 
+    /// <summary>Pixels per latent pixel: 2^(blocks - 1), diffusers' pipeline `vae_scale_factor`.</summary>
+    public int ScaleFactor => 1 << (NumBlocks - 1);
+
     public static AutoencoderKLConfig Load(string path) => FromJson(ConfigJson.Load(path));
 
     public static AutoencoderKLConfig FromJson(ConfigJson c)

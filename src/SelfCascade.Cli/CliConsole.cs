@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SelfCascade.Runtime;
+
+namespace SelfCascade.Cli;
+
+/// <summary>
+/// Output streams and the error policy shared by all commands: an expected failure (bad input, unreadable model,
+/// unavailable device) is one line `error: ...` on stderr and exit code 1; progress bars only on a terminal.
+/// </summary>
+public sealed class CliConsole(TextWriter stdout, TextWriter stderr, bool interactive)
+{
+    public TextWriter Out { get; } = stdout;
+    public TextWriter Error { get; } = stderr;
+    public bool Interactive { get; } = interactive;
+
+    /// <summary>Cancelled by Ctrl+C (set up by Program); long work checks it between steps.</summary>
+    public CancellationToken Cancellation { get; init; }
+
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public int Guard(string? libtorch, Func<int> action)
+    {
+        try
+        {
+            TorchRuntime.Initialize(libtorch);
+            return action();
+        }
+        catch (OperationCanceledException)
+        {
+            Error.WriteLine("error: cancelled");
+            return 130;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException
+                                       or InvalidOperationException or KeyNotFoundException or NotSupportedException or FormatException)
+        {
+            Error.WriteLine("error: " + OneLine(e.Message));
+            return 1;
+        }
+    }
+
+    private static string OneLine(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return lines.Length <= 1 ? message.Trim() : lines[0] + " (" + string.Join("; ", lines.Skip(1)) + ")";
+    }
+
+    /// <summary>A progress bar on stderr when interactive; silent otherwise.</summary>
+    public IProgress<T> Progress<T>(Func<T, (double Fraction, string Label)> describe) =>
+        Interactive ? new ProgressBar<T>(Error, describe) : new Progress<T>(_ => { });
+
+    private sealed class ProgressBar<T>(TextWriter w, Func<T, (double, string)> describe) : IProgress<T>
+    {
+        private readonly Stopwatch _sw = Stopwatch.StartNew();
+        public void Report(T value)
+        {
+            var (fraction, label) = describe(value);
+            int filled = (int)Math.Round(Math.Clamp(fraction, 0, 1) * 30);
+            var eta = fraction > 0 ? TimeSpan.FromSeconds(_sw.Elapsed.TotalSeconds * (1 - fraction) / fraction) : TimeSpan.Zero;
+            w.Write($"\r[{new string('#', filled)}{new string('.', 30 - filled)}] {label,-40} {_sw.Elapsed:mm\\:ss} eta {eta:mm\\:ss}");
+            if (fraction >= 1) w.WriteLine();
+        }
+    }
+}

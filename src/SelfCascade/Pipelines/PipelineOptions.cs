@@ -1,0 +1,25 @@
+using static TorchSharp.torch;
+
+namespace SelfCascade.Pipelines;
+
+/// <summary>How a pipeline is loaded: device, weight dtype, file variant and scheduler choice.</summary>
+public sealed class PipelineOptions
+{
+    /// <summary>"cpu", "cuda" or "cuda:N".</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Weights of the frozen networks (fp32, fp16, bf16). The latents and scheduler math stay fp32.</summary>
+    public ScalarType DType { get; init; } = ScalarType.Float32;
+
+    /// <summary>diffusers weight variant (e.g. "fp16" for diffusion_pytorch_model.fp16.safetensors).</summary>
+    public string? Variant { get; init; }
+
+    /// <summary>A scheduler by CLI name (ddim, euler, dpm++2m, ...), configured from the folder's scheduler config.</summary>
+    public string? Scheduler { get; init; }
+
+    /// <summary>
+    /// Decode with the VAE in fp32 even when the other networks are fp16 (SDXL's VAE overflows in fp16, DESIGN.md §6;
+    /// diffusers' `force_upcast`). Null: follow the VAE config's force_upcast.
+    /// </summary>
+    public bool? UpcastVae { get; init; }
+}

@@ -1,0 +1,272 @@
+using System.Diagnostics;
+using SelfCascade.Imaging;
+using SelfCascade.IO;
+using SelfCascade.Models.Clip;
+using SelfCascade.Models.Unet;
+using SelfCascade.Models.Vae;
+using SelfCascade.Runtime;
+using SelfCascade.Schedulers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SelfCascade.Pipelines;
+
+/// <summary>
+/// Text-to-image for SD 1.x/2.x and SDXL, step for step as diffusers' StableDiffusionPipeline /
+/// StableDiffusionXLPipeline: noise drawn on a CPU generator, classifier-free guidance with the negative half first,
+/// the scheduler's scale/step, the VAE decode of latents / scaling_factor. The pieces (<see cref="EncodePrompt"/>,
+/// <see cref="Denoise"/>, <see cref="DecodeLatents"/>) are public so the cascade and img2img reuse them.
+/// </summary>
+public sealed class StableDiffusionPipeline : IDisposable
+{
+    public DiffusersModelFolder? Folder { get; }
+    public ModelFamily Family { get; }
+    public UNet2DConditionModel Unet { get; }
+    public AutoencoderKL Vae { get; }
+    public NoiseScheduler Scheduler { get; private set; }
+    public PromptEncoder Prompts { get; }
+    public Device Device { get; }
+    public ScalarType DType { get; }
+    private readonly IDisposable[] _owned;
+    private readonly ScalarType _vaeDType;
+
+    /// <summary>The VAE's spatial factor: 2^(number of VAE blocks - 1), as diffusers' vae_scale_factor.</summary>
+    public int VaeScaleFactor => Vae.DownsampleFactor;
+
+    /// <summary>Native pixel size: the UNet's sample_size (diffusers' default 64 when absent) times the VAE factor.</summary>
+    public int NativeSize => (Unet.Config.SampleSize ?? 64) * VaeScaleFactor;
+
+    public StableDiffusionPipeline(ModelFamily family, UNet2DConditionModel unet, AutoencoderKL vae, NoiseScheduler scheduler,
+        PromptEncoder prompts, Device device, ScalarType dtype, IDisposable[] owned, DiffusersModelFolder? folder = null, ScalarType? vaeDType = null)
+    {
+        Family = family; Unet = unet; Vae = vae; Scheduler = scheduler; Prompts = prompts; Device = device; DType = dtype;
+        _owned = owned; Folder = folder; _vaeDType = vaeDType ?? dtype;
+    }
+
+    /// <summary>Loads every component of a diffusers folder (model_index.json) on the asked device and dtype.</summary>
+    public static StableDiffusionPipeline FromPretrained(string dir, PipelineOptions? options = null)
+    {
+        options ??= new PipelineOptions();
+        var folder = DiffusersModelFolder.Open(dir);
+        var family = folder.DetectFamily();
+        if (family == ModelFamily.Unknown) throw new InvalidDataException($"{folder.Root}: no unet component, not a Stable Diffusion folder");
+        var device = TorchRuntime.ResolveDevice(options.Device);
+        var owned = new List<IDisposable>();
+        try
+        {
+            var scheduler = CreateScheduler(folder, options.Scheduler);
+            owned.Add(scheduler);
+            var tokenizer = ClipTokenizer.FromFolder(folder.ComponentDir("tokenizer"));
+            var te = ClipTextModel.FromPretrained(folder.ComponentDir("text_encoder"), device, options.DType, options.Variant);
+            owned.Add(te);
+            ClipTokenizer? tokenizer2 = null;
+            ClipTextModel? te2 = null;
+            if (family == ModelFamily.StableDiffusionXL)
+            {
+                tokenizer2 = ClipTokenizer.FromFolder(folder.ComponentDir("tokenizer_2"));
+                te2 = ClipTextModel.FromPretrained(folder.ComponentDir("text_encoder_2"), device, options.DType, options.Variant);
+                owned.Add(te2);
+            }
+            var unet = UNet2DConditionModel.FromPretrained(folder.ComponentDir("unet"), device, options.DType, options.Variant);
+            owned.Add(unet);
+            var vaeConfig = AutoencoderKLConfig.Load(Path.Combine(folder.ComponentDir("vae"), "config.json"));
+            bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && options.DType == ScalarType.Float16);
+            var vaeDType = upcast ? ScalarType.Float32 : options.DType;
+            var vae = AutoencoderKL.FromPretrained(folder.ComponentDir("vae"), device, vaeDType, options.Variant);
+            owned.Add(vae);
+            bool forceZeros = ReadForceZeros(folder);
+            var prompts = new PromptEncoder(tokenizer, te, tokenizer2, te2, forceZeros);
+            return new StableDiffusionPipeline(family, unet, vae, scheduler, prompts, device, options.DType, owned.ToArray(), folder, vaeDType);
+        }
+        catch
+        {
+            foreach (var o in owned) o.Dispose();
+            throw;
+        }
+    }
+
+    private static NoiseScheduler CreateScheduler(DiffusersModelFolder folder, string? name)
+    {
+        var config = SchedulerConfig.Load(Path.Combine(folder.ComponentDir("scheduler"), "scheduler_config.json"));
+        return name is null ? SchedulerFactory.Create(config) : SchedulerFactory.Create(name, config);
+    }
+
+    private static bool ReadForceZeros(DiffusersModelFolder folder)
+    {
+        var index = ConfigJson.Load(Path.Combine(folder.Root, "model_index.json"));
+        return index.Bool("force_zeros_for_empty_prompt", true);
+    }
+
+    /// <summary>Swaps the scheduler (e.g. for a per-request choice); the old one is disposed.</summary>
+    public void UseScheduler(NoiseScheduler scheduler)
+    {
+        if (ReferenceEquals(scheduler, Scheduler)) return;
+        Scheduler.Dispose();
+        Scheduler = scheduler;
+        for (int i = 0; i < _owned.Length; i++) if (_owned[i] is NoiseScheduler) _owned[i] = scheduler;
+    }
+
+    public double DefaultGuidance => Family == ModelFamily.StableDiffusionXL ? 5.0 : 7.5;
+
+    public PromptEmbeddings EncodePrompt(string prompt, string? negativePrompt, bool classifierFreeGuidance) =>
+        Prompts.Encode(prompt, negativePrompt, classifierFreeGuidance, Device, DType);
+
+    /// <summary>
+    /// Checks a pixel size: both sides positive multiples of the VAE factor (the UNet itself takes any latent size,
+    /// resizing its upsamplers to the skip tensors as diffusers' forward_upsample_size does).
+    /// </summary>
+    public void ValidateSize(int width, int height)
+    {
+        int multiple = VaeScaleFactor;
+        if (width <= 0 || height <= 0) throw new ArgumentException($"size {width}x{height} must be positive");
+        if (width % multiple != 0 || height % multiple != 0)
+            throw new ArgumentException($"size {width}x{height} must be a multiple of {multiple} (the VAE factor) on both sides");
+    }
+
+    /// <summary>The initial noise, drawn on the CPU generator in fp32 as diffusers' randn_tensor, then moved.</summary>
+    public Tensor InitialNoise(Generator generator, int count, int width, int height)
+    {
+        using var scope = NewDisposeScope();
+        var shape = new long[] { count, Unet.Config.InChannels, height / VaeScaleFactor, width / VaeScaleFactor };
+        var noise = randn(shape, dtype: ScalarType.Float32, generator: generator).to(Device);
+        return noise.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>SDXL's `add_time_ids`: (original h, w, crop top, left, target h, w) for the size being sampled.</summary>
+    public Tensor TimeIds(int width, int height, int batch)
+    {
+        using var scope = NewDisposeScope();
+        var ids = tensor(new float[] { height, width, 0, 0, height, width }, [1, 6]).to(DType).to(Device);
+        return ids.repeat(batch, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The denoising loop over <paramref name="timesteps"/> starting from <paramref name="latents"/> (fp32, already
+    /// scaled by init_noise_sigma or re-noised). Returns the final latents (fp32). One dispose scope per step keeps
+    /// the live tensor count flat; cancellation is checked between steps.
+    /// </summary>
+    public Tensor Denoise(Tensor latents, IReadOnlyList<double> timesteps, PromptEmbeddings embeddings, double guidance,
+        int imagesPerPrompt, int width, int height, Generator? generator, UNetForwardOptions? unetOptions = null,
+        IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default, int stage = 0, int stageCount = 1)
+    {
+        using var mode = torch.inference_mode();
+        bool cfg = embeddings.HasGuidance;
+        using var states = embeddings.ForUnet(imagesPerPrompt);
+        using var pooled = embeddings.PooledForUnet(imagesPerPrompt);
+        int unetBatch = (int)latents.shape[0] * (cfg ? 2 : 1);
+        using var timeIds = pooled is null ? null : TimeIds(width, height, unetBatch);
+        var added = pooled is null ? null : new UNetAddedConditions(pooled, timeIds!);
+        using var guidanceScale = tensor(guidance, ScalarType.Float32, device: Device);
+        var x = latents.alias();
+        for (int i = 0; i < timesteps.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            double t = timesteps[i];
+            using (var scope = NewDisposeScope())
+            {
+                var input = cfg ? cat([x, x], 0) : x.alias();
+                var scaled = Scheduler.ScaleModelInput(input, t);
+                var tt = Scheduler.TimestepTensor(t, Device);
+                var noise = Unet.Forward(scaled.to(DType), tt, states, added, unetOptions).to(ScalarType.Float32);
+                if (cfg)
+                {
+                    var halves = noise.chunk(2, 0);
+                    noise = halves[0] + guidanceScale * (halves[1] - halves[0]);
+                }
+                var next = Scheduler.Step(noise, t, x, generator);
+                x.Dispose();
+                x = next.MoveToOuterDisposeScope();
+            }
+            progress?.Report(new GenerationProgress("denoise", i + 1, timesteps.Count, stage, stageCount));
+        }
+        return x;
+    }
+
+    /// <summary>VAE decode of scaled latents: <c>vae.decode(latents / scaling_factor + shift_factor)</c>, output in [-1, 1].</summary>
+    public Tensor DecodeLatents(Tensor latents)
+    {
+        using var mode = torch.inference_mode();
+        using var scope = NewDisposeScope();
+        var z = latents.to(ScalarType.Float32) / Vae.ScalingFactor;
+        if (Vae.ShiftFactor is double shift) z = z + shift;
+        var image = Vae.Decode(z.to(_vaeDType)).to(ScalarType.Float32);
+        return image.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>VAE encode of an image in [-1, 1] to scaled latents (the posterior's mean, or a sample with a generator).</summary>
+    public Tensor EncodeImage(Tensor image, Generator? generator = null)
+    {
+        using var mode = torch.inference_mode();
+        using var scope = NewDisposeScope();
+        using var posterior = Vae.Encode(image.to(_vaeDType).to(Device));
+        var z = generator is null ? posterior.Mean.alias() : posterior.Sample(generator);
+        if (Vae.ShiftFactor is double shift) z = z - shift;
+        return (z.to(ScalarType.Float32) * Vae.ScalingFactor).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Text-to-image at one size (the `direct` method): sample from noise, decode, convert.</summary>
+    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        int width = request.Width > 0 ? request.Width : NativeSize;
+        int height = request.Height > 0 ? request.Height : NativeSize;
+        ValidateRequest(request);
+        ValidateSize(width, height);
+        var timings = new Dictionary<string, double>();
+        var sw = Stopwatch.StartNew();
+        double guidance = request.Guidance ?? DefaultGuidance;
+        using var embeddings = EncodePrompt(request.Prompt, request.NegativePrompt, guidance > 1.0);
+        timings["text_encode"] = sw.Elapsed.TotalSeconds;
+        sw.Restart();
+        using var generator = new Generator((ulong)request.Seed);
+        Scheduler.SetTimesteps(request.Steps);
+        using var noise = InitialNoise(generator, request.NumImages, width, height);
+        using var sigma = tensor(Scheduler.InitNoiseSigma, ScalarType.Float32, device: Device);
+        using var start = noise * sigma;
+        using var latents = Denoise(start, Scheduler.Timesteps, embeddings, guidance, request.NumImages, width, height,
+            generator, null, progress, cancellationToken);
+        timings["denoise"] = sw.Elapsed.TotalSeconds;
+        sw.Restart();
+        progress?.Report(new GenerationProgress("decode", 0, 1));
+        var images = DecodeToImages(latents);
+        timings["decode"] = sw.Elapsed.TotalSeconds;
+        return new GenerationResult(images, latents.detach().cpu().clone(), timings, width, height);
+    }
+
+    /// <summary>Decodes a batch of latents one image at a time (bounded memory) into 8-bit images.</summary>
+    public List<RgbImage> DecodeToImages(Tensor latents)
+    {
+        var images = new List<RgbImage>();
+        for (int i = 0; i < latents.shape[0]; i++)
+        {
+            using var scope = NewDisposeScope();
+            var image = DecodeLatents(latents[i..(i + 1)]);
+            images.Add(RgbImage.FromDecoderOutput(image));
+        }
+        return images;
+    }
+
+    public static void ValidateRequest(GenerationRequest request)
+    {
+        if (request.Steps < 1) throw new ArgumentException($"steps must be at least 1 (got {request.Steps})");
+        if (request.NumImages < 1) throw new ArgumentException($"num-images must be at least 1 (got {request.NumImages})");
+        if (request.Seed < 0) throw new ArgumentException($"seed must be non-negative (got {request.Seed})");
+        if (request.Guidance is double g && (double.IsNaN(g) || g < 0)) throw new ArgumentException($"guidance must be ≥ 0 (got {g})");
+    }
+
+    public void Dispose()
+    {
+        foreach (var o in _owned) o.Dispose();
+    }
+}
+
+/// <summary>Images (and the final latents, scaled, fp32 on the CPU) with wall-clock seconds per phase.</summary>
+public sealed class GenerationResult(List<RgbImage> images, Tensor latents, Dictionary<string, double> timings, int width, int height) : IDisposable
+{
+    public IReadOnlyList<RgbImage> Images { get; } = images;
+    public Tensor Latents { get; } = latents;
+    public IReadOnlyDictionary<string, double> Timings { get; } = timings;
+    public int Width { get; } = width;
+    public int Height { get; } = height;
+    public void Dispose() => Latents.Dispose();
+}
