@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SelfCascade.Cascade;
 using SelfCascade.Imaging;
 using SelfCascade.IO;
 using SelfCascade.Models.Clip;
@@ -147,7 +148,8 @@ public sealed class StableDiffusionPipeline : IDisposable
     /// </summary>
     public Tensor Denoise(Tensor latents, IReadOnlyList<double> timesteps, PromptEmbeddings embeddings, double guidance,
         int imagesPerPrompt, int width, int height, Generator? generator, UNetForwardOptions? unetOptions = null,
-        IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default, int stage = 0, int stageCount = 1)
+        IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default, int stage = 0, int stageCount = 1,
+        Func<double, UNetForwardOptions?>? optionsForStep = null)
     {
         using var mode = torch.inference_mode();
         bool cfg = embeddings.HasGuidance;
@@ -167,7 +169,8 @@ public sealed class StableDiffusionPipeline : IDisposable
                 var input = cfg ? cat([x, x], 0) : x.alias();
                 var scaled = Scheduler.ScaleModelInput(input, t);
                 var tt = Scheduler.TimestepTensor(t, Device);
-                var noise = Unet.Forward(scaled.to(DType), tt, states, added, unetOptions).to(ScalarType.Float32);
+                var options = optionsForStep is null ? unetOptions : optionsForStep(t);
+                var noise = Unet.Forward(scaled.to(DType), tt, states, added, options).to(ScalarType.Float32);
                 if (cfg)
                 {
                     var halves = noise.chunk(2, 0);
@@ -182,24 +185,46 @@ public sealed class StableDiffusionPipeline : IDisposable
         return x;
     }
 
-    /// <summary>VAE decode of scaled latents: <c>vae.decode(latents / scaling_factor + shift_factor)</c>, output in [-1, 1].</summary>
-    public Tensor DecodeLatents(Tensor latents)
+    /// <summary>
+    /// VAE decode of scaled latents: <c>vae.decode(latents / scaling_factor + shift_factor)</c>, output in [-1, 1];
+    /// tiled (bounded memory) when the policy says so (<see cref="TiledVae.ShouldTile"/>; Auto keeps every
+    /// decode up to 1024x1024 pixels untiled, hence identical to diffusers').
+    /// </summary>
+    public Tensor DecodeLatents(Tensor latents, VaeTiling tiling = VaeTiling.Auto, TiledVaeOptions? tileOptions = null)
     {
         using var mode = torch.inference_mode();
         using var scope = NewDisposeScope();
         var z = latents.to(ScalarType.Float32) / Vae.ScalingFactor;
         if (Vae.ShiftFactor is double shift) z = z + shift;
-        var image = Vae.Decode(z.to(_vaeDType)).to(ScalarType.Float32);
+        z = z.to(_vaeDType);
+        var options = (tileOptions ?? new TiledVaeOptions()) with { ScaleFactor = VaeScaleFactor };
+        var image = TiledVae.DecodeWithPolicy(Vae.Decode, z, tiling, options).to(ScalarType.Float32);
         return image.MoveToOuterDisposeScope();
     }
 
-    /// <summary>VAE encode of an image in [-1, 1] to scaled latents (the posterior's mean, or a sample with a generator).</summary>
-    public Tensor EncodeImage(Tensor image, Generator? generator = null)
+    /// <summary>
+    /// VAE encode of an image in [-1, 1] to scaled latents: the posterior's mean (or, with a generator, a sample as
+    /// diffusers' <c>latent_dist.sample(generator)</c>), times scaling_factor; tiled for large images.
+    /// </summary>
+    public Tensor EncodeImage(Tensor image, Generator? generator = null, VaeTiling tiling = VaeTiling.Auto, TiledVaeOptions? tileOptions = null)
     {
         using var mode = torch.inference_mode();
         using var scope = NewDisposeScope();
-        using var posterior = Vae.Encode(image.to(_vaeDType).to(Device));
-        var z = generator is null ? posterior.Mean.alias() : posterior.Sample(generator);
+        var x = image.to(_vaeDType).to(Device);
+        var options = (tileOptions ?? new TiledVaeOptions()) with { ScaleFactor = VaeScaleFactor };
+        Tensor z;
+        if (TiledVae.ShouldTile(tiling, x.shape[2] / VaeScaleFactor, x.shape[3] / VaeScaleFactor, options))
+        {
+            // Tiles blend the posterior's moments (mean, log-variance), as diffusers' tiled encode does.
+            var moments = TiledVae.Encode(t => { using var p = Vae.Encode(t); return cat([p.Mean, p.LogVar], 1); }, x, options);
+            using var posterior = new DiagonalGaussianDistribution(moments);
+            z = generator is null ? posterior.Mean.alias() : posterior.Sample(generator);
+        }
+        else
+        {
+            using var posterior = Vae.Encode(x);
+            z = generator is null ? posterior.Mean.alias() : posterior.Sample(generator);
+        }
         if (Vae.ShiftFactor is double shift) z = z - shift;
         return (z.to(ScalarType.Float32) * Vae.ScalingFactor).MoveToOuterDisposeScope();
     }
