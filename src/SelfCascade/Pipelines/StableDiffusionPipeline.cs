@@ -17,13 +17,17 @@ namespace SelfCascade.Pipelines;
 /// StableDiffusionXLPipeline: noise drawn on a CPU generator, classifier-free guidance with the negative half first,
 /// the scheduler's scale/step, the VAE decode of latents / scaling_factor. The pieces (<see cref="EncodePrompt"/>,
 /// <see cref="Denoise"/>, <see cref="DecodeLatents"/>) are public so the cascade and img2img reuse them.
+/// A folder whose model_index.json has no <c>vae</c> is a pixel-space model (e.g. one made by <c>train-base</c>):
+/// <see cref="Vae"/> is null, the "latents" are the RGB image in [-1, 1], the scale factor is 1 and decode/encode
+/// are the identity.
 /// </summary>
 public sealed class StableDiffusionPipeline : IDisposable
 {
     public DiffusersModelFolder? Folder { get; }
     public ModelFamily Family { get; }
     public UNet2DConditionModel Unet { get; }
-    public AutoencoderKL Vae { get; }
+    /// <summary>Null for a pixel-space model (no vae component): latents are pixels.</summary>
+    public AutoencoderKL? Vae { get; }
     public NoiseScheduler Scheduler { get; private set; }
     public PromptEncoder Prompts { get; }
     public Device Device { get; }
@@ -31,13 +35,13 @@ public sealed class StableDiffusionPipeline : IDisposable
     private readonly IDisposable[] _owned;
     private readonly ScalarType _vaeDType;
 
-    /// <summary>The VAE's spatial factor: 2^(number of VAE blocks - 1), as diffusers' vae_scale_factor.</summary>
-    public int VaeScaleFactor => Vae.DownsampleFactor;
+    /// <summary>The VAE's spatial factor: 2^(number of VAE blocks - 1), as diffusers' vae_scale_factor; 1 in pixel space.</summary>
+    public int VaeScaleFactor => Vae?.DownsampleFactor ?? 1;
 
     /// <summary>Native pixel size: the UNet's sample_size (diffusers' default 64 when absent) times the VAE factor.</summary>
     public int NativeSize => (Unet.Config.SampleSize ?? 64) * VaeScaleFactor;
 
-    public StableDiffusionPipeline(ModelFamily family, UNet2DConditionModel unet, AutoencoderKL vae, NoiseScheduler scheduler,
+    public StableDiffusionPipeline(ModelFamily family, UNet2DConditionModel unet, AutoencoderKL? vae, NoiseScheduler scheduler,
         PromptEncoder prompts, Device device, ScalarType dtype, IDisposable[] owned, DiffusersModelFolder? folder = null, ScalarType? vaeDType = null)
     {
         Family = family; Unet = unet; Vae = vae; Scheduler = scheduler; Prompts = prompts; Device = device; DType = dtype;
@@ -70,11 +74,16 @@ public sealed class StableDiffusionPipeline : IDisposable
             }
             var unet = UNet2DConditionModel.FromPretrained(folder.ComponentDir("unet"), device, options.DType, options.Variant);
             owned.Add(unet);
-            var vaeConfig = AutoencoderKLConfig.Load(Path.Combine(folder.ComponentDir("vae"), "config.json"));
-            bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && options.DType == ScalarType.Float16);
-            var vaeDType = upcast ? ScalarType.Float32 : options.DType;
-            var vae = AutoencoderKL.FromPretrained(folder.ComponentDir("vae"), device, vaeDType, options.Variant);
-            owned.Add(vae);
+            var vaeDType = options.DType;
+            AutoencoderKL? vae = null;
+            if (folder.Has("vae"))
+            {
+                var vaeConfig = AutoencoderKLConfig.Load(Path.Combine(folder.ComponentDir("vae"), "config.json"));
+                bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && options.DType == ScalarType.Float16);
+                vaeDType = upcast ? ScalarType.Float32 : options.DType;
+                vae = AutoencoderKL.FromPretrained(folder.ComponentDir("vae"), device, vaeDType, options.Variant);
+                owned.Add(vae);
+            }
             bool forceZeros = ReadForceZeros(folder);
             var prompts = new PromptEncoder(tokenizer, te, tokenizer2, te2, forceZeros);
             return new StableDiffusionPipeline(family, unet, vae, scheduler, prompts, device, options.DType, owned.ToArray(), folder, vaeDType);
@@ -188,12 +197,13 @@ public sealed class StableDiffusionPipeline : IDisposable
     /// <summary>
     /// VAE decode of scaled latents: <c>vae.decode(latents / scaling_factor + shift_factor)</c>, output in [-1, 1];
     /// tiled (bounded memory) when the policy says so (<see cref="TiledVae.ShouldTile"/>; Auto keeps every
-    /// decode up to 1024x1024 pixels untiled, hence identical to diffusers').
+    /// decode up to 1024x1024 pixels untiled, hence identical to diffusers'). Pixel space (no VAE): the latents, fp32.
     /// </summary>
     public Tensor DecodeLatents(Tensor latents, VaeTiling tiling = VaeTiling.Auto, TiledVaeOptions? tileOptions = null)
     {
         using var mode = torch.inference_mode();
         using var scope = NewDisposeScope();
+        if (Vae is null) return latents.to(ScalarType.Float32).clone().MoveToOuterDisposeScope();
         var z = latents.to(ScalarType.Float32) / Vae.ScalingFactor;
         if (Vae.ShiftFactor is double shift) z = z + shift;
         z = z.to(_vaeDType);
@@ -204,12 +214,14 @@ public sealed class StableDiffusionPipeline : IDisposable
 
     /// <summary>
     /// VAE encode of an image in [-1, 1] to scaled latents: the posterior's mean (or, with a generator, a sample as
-    /// diffusers' <c>latent_dist.sample(generator)</c>), times scaling_factor; tiled for large images.
+    /// diffusers' <c>latent_dist.sample(generator)</c>), times scaling_factor; tiled for large images. Pixel space
+    /// (no VAE): the image itself, fp32 on the pipeline's device.
     /// </summary>
     public Tensor EncodeImage(Tensor image, Generator? generator = null, VaeTiling tiling = VaeTiling.Auto, TiledVaeOptions? tileOptions = null)
     {
         using var mode = torch.inference_mode();
         using var scope = NewDisposeScope();
+        if (Vae is null) return image.to(ScalarType.Float32).to(Device).clone().MoveToOuterDisposeScope();
         var x = image.to(_vaeDType).to(Device);
         var options = (tileOptions ?? new TiledVaeOptions()) with { ScaleFactor = VaeScaleFactor };
         Tensor z;

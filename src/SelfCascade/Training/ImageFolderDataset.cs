@@ -1,0 +1,145 @@
+using SelfCascade.Imaging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SelfCascade.Training;
+
+/// <summary>How a training crop is taken from a larger image.</summary>
+public enum CropMode
+{
+    /// <summary>A crop at a seeded random position (a pure function of (seed, sample index)).</summary>
+    Random,
+    /// <summary>The centred crop.</summary>
+    Center,
+}
+
+/// <summary>One training example: the image (3, S, S) in [-1, 1], fp32 on the CPU, and its caption.</summary>
+public sealed record TrainingExample(Tensor Image, string Caption, string Path);
+
+/// <summary>A file the dataset did not take, and why.</summary>
+public sealed record SkippedFile(string Path, string Reason);
+
+/// <summary>
+/// A folder (searched recursively) of images (png, jpg, jpeg, webp, bmp) with optional same-name <c>.txt</c>
+/// captions (no caption file: the empty caption). Every image at least <see cref="Size"/> on both sides is used,
+/// cropped to <see cref="Size"/>×<see cref="Size"/>; unreadable and too-small files are skipped and counted, never
+/// fatal. A folder with no usable image is an error that says what was found. Files are decoded once while
+/// scanning (that is what proves them readable) and kept in memory when they fit <c>cacheBytes</c>.
+/// </summary>
+public sealed class ImageFolderDataset
+{
+    public static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".webp", ".bmp"];
+
+    private static readonly Scalar Half255 = 127.5.ToScalar();
+    private static readonly Scalar One = 1.0.ToScalar();
+    private readonly List<Item> _items = [];
+    private readonly List<SkippedFile> _skipped = [];
+
+    private sealed class Item(string path, string caption, int width, int height)
+    {
+        public string Path { get; } = path;
+        public string Caption { get; } = caption;
+        public int Width { get; } = width;
+        public int Height { get; } = height;
+        public RgbImage? Cached { get; set; }
+    }
+
+    public string Root { get; }
+    public int Size { get; }
+    public CropMode Crop { get; }
+    public int Count => _items.Count;
+    public IReadOnlyList<SkippedFile> Skipped => _skipped;
+    public int SkippedUnreadable => _skipped.Count(s => s.Reason.StartsWith("unreadable", StringComparison.Ordinal));
+    public int SkippedTooSmall => _skipped.Count(s => s.Reason.StartsWith("too small", StringComparison.Ordinal));
+
+    public ImageFolderDataset(string root, int size, CropMode crop = CropMode.Random, long cacheBytes = 1L << 30)
+    {
+        if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), $"training size {size} must be positive");
+        if (string.IsNullOrWhiteSpace(root)) throw new ArgumentException("no data folder given");
+        Root = System.IO.Path.GetFullPath(root);
+        if (!Directory.Exists(Root)) throw new DirectoryNotFoundException($"{Root}: data folder not found");
+        Size = size;
+        Crop = crop;
+        var files = Directory.EnumerateFiles(Root, "*", SearchOption.AllDirectories)
+            .Where(f => Extensions.Contains(System.IO.Path.GetExtension(f).ToLowerInvariant()))
+            .OrderBy(f => System.IO.Path.GetRelativePath(Root, f), StringComparer.Ordinal)
+            .ToList();
+        long cached = 0;
+        foreach (var f in files)
+        {
+            RgbImage image;
+            try { image = RgbImage.Load(f); }
+            catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException)
+            {
+                _skipped.Add(new SkippedFile(f, "unreadable: " + e.Message));
+                continue;
+            }
+            if (image.Width < size || image.Height < size)
+            {
+                _skipped.Add(new SkippedFile(f, $"too small: {image.Width}x{image.Height} < {size}x{size}"));
+                continue;
+            }
+            var item = new Item(f, ReadCaption(f), image.Width, image.Height);
+            long bytes = image.Pixels.Length;
+            if (cached + bytes <= cacheBytes) { item.Cached = image; cached += bytes; }
+            _items.Add(item);
+        }
+        if (_items.Count == 0)
+        {
+            var detail = files.Count == 0
+                ? $"no image files ({string.Join(", ", Extensions)}) found"
+                : $"{files.Count} image file(s) found, none usable ({SkippedUnreadable} unreadable, {SkippedTooSmall} smaller than {size}x{size})";
+            throw new InvalidDataException($"{Root}: the data folder has no training images: {detail}");
+        }
+    }
+
+    public string CaptionAt(int index) => _items[index].Caption;
+    public string PathAt(int index) => _items[index].Path;
+
+    /// <summary>
+    /// Item <paramref name="index"/> cropped to Size×Size: centred, or at a position drawn from
+    /// (<paramref name="seed"/>, <paramref name="sampleIndex"/>) so that a resumed run draws the same crop.
+    /// </summary>
+    public TrainingExample Get(int index, long seed, long sampleIndex)
+    {
+        var item = _items[index];
+        var image = item.Cached ?? RgbImage.Load(item.Path);
+        int x, y;
+        if (Crop == CropMode.Center)
+        {
+            x = (image.Width - Size) / 2;
+            y = (image.Height - Size) / 2;
+        }
+        else
+        {
+            x = SeedStreams.Below(image.Width - Size + 1, seed, SeedStreams.Crop, 2 * sampleIndex);
+            y = SeedStreams.Below(image.Height - Size + 1, seed, SeedStreams.Crop, 2 * sampleIndex + 1);
+        }
+        return new TrainingExample(CropToTensor(image, x, y, Size), item.Caption, item.Path);
+    }
+
+    /// <summary>A (3, size, size) fp32 tensor in [-1, 1] of the crop at (x, y), as <see cref="RgbImage.ToTensor"/>.</summary>
+    public static Tensor CropToTensor(RgbImage image, int x, int y, int size)
+    {
+        var bytes = new byte[size * size * 3];
+        for (int row = 0; row < size; row++)
+            Buffer.BlockCopy(image.Pixels, ((y + row) * image.Width + x) * 3, bytes, row * size * 3, size * 3);
+        using var scope = NewDisposeScope();
+        var raw = tensor(bytes, [size, size, 3]);
+        var t = raw.permute(2, 0, 1).to(ScalarType.Float32).div(Half255).sub(One);
+        return t.contiguous().MoveToOuterDisposeScope();
+    }
+
+    private static string ReadCaption(string imagePath)
+    {
+        var txt = System.IO.Path.ChangeExtension(imagePath, ".txt");
+        if (!File.Exists(txt)) return "";
+        try { return File.ReadAllText(txt).Trim(); }
+        catch (IOException) { return ""; }
+    }
+
+    /// <summary>A short human summary: "N images (k skipped: a unreadable, b too small)".</summary>
+    public string Summary() => _skipped.Count == 0
+        ? $"{Count} images"
+        : $"{Count} images ({_skipped.Count} skipped: {SkippedUnreadable} unreadable, {SkippedTooSmall} too small)";
+}
