@@ -64,6 +64,8 @@ public sealed class BaseModelTask : TrainingTask
                 _emaText = new ClipTextModel(textConfig, _device, ScalarType.Float32);
             }
         }
+        FreshWeights.Initialize(_unet);
+        FreshWeights.Initialize(_text);
         _trainable = _unet.named_parameters().Select(p => ("unet." + p.name, p.parameter))
             .Concat(_text.named_parameters().Select(p => ("text_encoder." + p.name, p.parameter))).ToArray();
         if (_emaUnet is not null && _emaText is not null)
@@ -100,7 +102,7 @@ public sealed class BaseModelTask : TrainingTask
     public override IReadOnlyDictionary<string, string> Fingerprint => new Dictionary<string, string>
     {
         ["preset"] = _preset.UnetJsonFor(_options.Size).ToJsonString() + _preset.TextEncoderJson.ToJsonString(),
-        ["scheduler"] = JsonSerializer.Serialize(_options.SchedulerConfig()),
+        ["scheduler"] = PixelModelExporter.SchedulerJson(_options.SchedulerConfig()).ToJsonString(),
         ["ema_decay"] = _options.EmaDecay.ToString("R", CultureInfo.InvariantCulture),
         ["device"] = _device.ToString(),
     };
