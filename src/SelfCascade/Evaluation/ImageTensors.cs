@@ -38,8 +38,8 @@ public static class ImageTensors
     }
 
     /// <summary>
-    /// Resizes (N, C, H, W) to (height, width) with antialiasing. An integer shrink factor on both axes is an exact
-    /// box (area) average: <c>out[i,j] = mean of the f×f input block</c>; any other size is bilinear
+    /// Resizes (N, C, H, W) to (height, width) with antialiasing. Integer shrink factors (fy, fx) are an exact
+    /// box (area) average: <c>out[i,j] = mean of the fy×fx input block</c>; any other size is bilinear
     /// (<c>align_corners=false</c>) with PyTorch's antialias filter when shrinking. Keeps the input dtype.
     /// </summary>
     public static Tensor ResizeAntialiased(Tensor images, int height, int width)
@@ -48,7 +48,7 @@ public static class ImageTensors
         long h = images.shape[2], w = images.shape[3];
         Tensor result;
         if (h == height && w == width) result = images.alias();
-        else if (h % height == 0 && w % width == 0 && h / height == w / width)
+        else if (h % height == 0 && w % width == 0)
             result = nn.functional.avg_pool2d(images, [h / height, w / width]);
         else
         {

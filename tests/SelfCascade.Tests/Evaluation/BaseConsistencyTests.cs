@@ -68,6 +68,14 @@ public sealed class BaseConsistencyTests
     }
 
     [Fact]
+    public void IntegerFactorsAreBlockMeansPerAxis()
+    {
+        using var x = arange(24, ScalarType.Float64).reshape(1, 1, 4, 6);
+        using var y = ImageTensors.ResizeAntialiased(x, 2, 2); // 2×3 blocks
+        Assert.Equal(new[] { 4.0, 7.0, 16.0, 19.0 }, y.data<double>().ToArray());
+    }
+
+    [Fact]
     public void SignedTensorsAreMeasuredOnTheImageScale()
     {
         var img = RandomShapes(new Random(11), 16);
