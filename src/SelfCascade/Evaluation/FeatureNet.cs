@@ -33,7 +33,7 @@ internal sealed class ConvNormAct : nn.Module<Tensor, Tensor>
     public ConvNormAct(long inChannels, long outChannels, long stride) : base(nameof(ConvNormAct))
     {
         conv = nn.Conv2d(inChannels, outChannels, 3, stride: stride, padding: 1);
-        norm = nn.GroupNorm(8, outChannels);
+        norm = SelfCascade.Models.Blocks.Norms.GroupNorm(8, outChannels);
         RegisterComponents();
     }
 
