@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using SelfCascade.Cascade;
+using SelfCascade.Evaluation;
 using SelfCascade.IO;
 using SelfCascade.Models;
 using SelfCascade.Models.Clip;
@@ -114,23 +115,5 @@ public static class CascadeBench
         }
         public void Finish() { _peaks.Add(ResidentMemory.PeakMiB()); }
         public double Peak(int i) => i < _peaks.Count ? _peaks[i] : double.NaN;
-    }
-}
-
-/// <summary>Linux VmHWM (peak resident set), resettable through /proc/self/clear_refs ("5").</summary>
-public static class ResidentMemory
-{
-    public static double PeakMiB()
-    {
-        if (!File.Exists("/proc/self/status")) return Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0;
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return double.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
-        return double.NaN;
-    }
-
-    public static void ResetPeak()
-    {
-        try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
