@@ -15,7 +15,7 @@ public static class GenerateCommand
 
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model") { Description = "A diffusers Stable Diffusion folder", Required = true };
+        var model = ModelOption.Create();
         var prompt = new Option<string>("--prompt") { Description = "What to draw", Required = true };
         var negative = new Option<string?>("--negative-prompt") { Description = "What to steer away from" };
         var seed = new Option<long>("--seed") { Description = "Random seed (noise drawn on a CPU generator, as diffusers)", DefaultValueFactory = _ => 0 };
@@ -56,8 +56,9 @@ public static class GenerateCommand
             };
             StableDiffusionPipeline.ValidateRequest(request);
             var settings = cascade.Read(p);
+            var modelDir = ModelOption.Resolve(p.GetValue(model));
             var load = Stopwatch.StartNew();
-            using var pipe = StableDiffusionPipeline.FromPretrained(p.GetValue(model)!, new PipelineOptions
+            using var pipe = StableDiffusionPipeline.FromPretrained(modelDir, new PipelineOptions
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
             });
@@ -69,7 +70,7 @@ public static class GenerateCommand
                 (((double)g.Stage + (double)g.Step / Math.Max(1, g.TotalSteps)) / g.StageCount, g.ToString()));
             using var result = CascadeGenerator.Generate(pipe, cascadeRequest, progress, console.Cancellation);
             var files = OutputNames(outPath, result.Images.Count);
-            var meta = Metadata(request, pipe, result.Width, result.Height, p.GetValue(model)!, methodName);
+            var meta = Metadata(request, pipe, result.Width, result.Height, modelDir, methodName);
             if (cascadeRequest.Method == GenerationMethod.SelfCascade)
             {
                 meta["stages"] = string.Join(" -> ", result.Stages.Select(st => $"{st.Width}x{st.Height}"));

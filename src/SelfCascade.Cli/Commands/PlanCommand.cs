@@ -10,7 +10,7 @@ public static class PlanCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model") { Description = "A diffusers Stable Diffusion folder (only configs are read)", Required = true };
+        var model = ModelOption.Create();
         var size = new Option<string>("--size") { Description = "Target WIDTHxHEIGHT", Required = true };
         var steps = new Option<int>("--steps") { Description = "Steps per stage (later stages run steps x strength)", DefaultValueFactory = _ => 50 };
         var guidance = new Option<double?>("--guidance") { Description = "Guidance scale (default 7.5; SDXL 5.0)" };
@@ -23,7 +23,7 @@ public static class PlanCommand
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var (w, h) = CliParsing.ParseSize(p.GetValue(size)!);
-            var geometry = ModelGeometry.FromFolder(p.GetValue(model)!, TorchRuntime.ParseDType(p.GetValue(dtype)));
+            var geometry = ModelGeometry.FromFolder(ModelOption.Resolve(p.GetValue(model)), TorchRuntime.ParseDType(p.GetValue(dtype)));
             var settings = cascade.Read(p);
             var request = new GenerationRequest("") { Steps = p.GetValue(steps), Guidance = p.GetValue(guidance), NumImages = p.GetValue(numImages), Width = w, Height = h };
             var plan = CascadeGenerator.Plan(geometry, w, h, new CascadeRequest

@@ -13,7 +13,7 @@ public static class UpscaleCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model") { Description = "A diffusers Stable Diffusion folder", Required = true };
+        var model = ModelOption.Create();
         var image = new Option<string>("--image") { Description = "Input image (PNG, JPEG, WebP)", Required = true };
         var scale = new Option<int>("--scale") { Description = "2 or 4 per side", DefaultValueFactory = _ => 2 };
         scale.AcceptOnlyFromAmong("2", "4");
@@ -46,14 +46,14 @@ public static class UpscaleCommand
             };
             StableDiffusionPipeline.ValidateRequest(request);
             var settings = cascade.Read(p);
-            using var pipe = StableDiffusionPipeline.FromPretrained(p.GetValue(model)!, new PipelineOptions
+            using var pipe = StableDiffusionPipeline.FromPretrained(ModelOption.Resolve(p.GetValue(model)), new PipelineOptions
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
             });
             var progress = console.Progress<GenerationProgress>(g =>
                 (((double)g.Stage - 1 + (double)g.Step / Math.Max(1, g.TotalSteps)) / Math.Max(1, g.StageCount - 1), g.ToString()));
             using var result = CascadeGenerator.Upscale(pipe, input, p.GetValue(scale), settings.ToRequest(request, GenerationMethod.SelfCascade, pipe), progress, console.Cancellation);
-            var meta = GenerateCommand.Metadata(request, pipe, result.Width, result.Height, p.GetValue(model)!, "upscale");
+            var meta = GenerateCommand.Metadata(request, pipe, result.Width, result.Height, ModelOption.Resolve(p.GetValue(model)), "upscale");
             meta["source_image"] = Path.GetFileName(p.GetValue(image)!);
             meta["scale"] = p.GetValue(scale).ToString(CultureInfo.InvariantCulture);
             GenerateCommand.WriteAll(result.Images, [outPath], meta);
