@@ -10,9 +10,9 @@ namespace SelfCascade.Bench;
 /// <summary>Random-weight networks of known shapes (speed does not depend on the weights' values).</summary>
 public static class BenchModels
 {
-    /// <summary>SD 2.1-base's layout at a quarter of the width: 4 blocks, linear projections, per-block heads.</summary>
+    /// <summary>SD 2.1-base's layout at a fifth of the width (4 blocks, linear projections, per-block heads), native 256 px for CPU runs.</summary>
     public const string MediumSd21Unet = """
-    { "_class_name": "UNet2DConditionModel", "sample_size": 64, "in_channels": 4, "out_channels": 4,
+    { "_class_name": "UNet2DConditionModel", "sample_size": 32, "in_channels": 4, "out_channels": 4,
       "down_block_types": ["CrossAttnDownBlock2D","CrossAttnDownBlock2D","CrossAttnDownBlock2D","DownBlock2D"],
       "up_block_types": ["UpBlock2D","CrossAttnUpBlock2D","CrossAttnUpBlock2D","CrossAttnUpBlock2D"],
       "block_out_channels": [64, 128, 256, 256], "layers_per_block": 2, "attention_head_dim": [1, 2, 4, 4],
@@ -42,6 +42,18 @@ public static class BenchModels
                 }
         }
         return null;
+    }
+
+    /// <summary>The CLIP tokenizer folder of the shared fixtures.</summary>
+    public static string TokenizerDir()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            foreach (var c in new[] { Path.Combine(dir.FullName, "shared"), Path.Combine(dir.FullName, "..", "shared") })
+            {
+                var p = Path.Combine(c, "fixtures", "diffusers-parity", "tokenizer", "pad_bang");
+                if (Directory.Exists(p)) return p;
+            }
+        throw new DirectoryNotFoundException("shared/fixtures/diffusers-parity/tokenizer/pad_bang not found above " + AppContext.BaseDirectory);
     }
 
     public static UNet2DConditionModel Unet(string json, Device device, ScalarType dtype)

@@ -23,6 +23,9 @@ public static class CliApp
         };
         root.Add(InspectCommand.Create(console));
         root.Add(GenerateCommand.Create(console));
+        root.Add(PlanCommand.Create(console));
+        root.Add(UpscaleCommand.Create(console));
+        root.Add(CompareCommand.Create(console));
         root.Add(DataCommand.Create(console));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         var parsed = root.Parse(args);

@@ -11,19 +11,23 @@ namespace SelfCascade.Cli.Commands;
 /// <summary>`selfcascade generate`: text to image(s), written as PNG with the parameters in the PNG text.</summary>
 public static class GenerateCommand
 {
-    public static readonly string[] Methods = ["direct"];
+    public static readonly string[] Methods = ["direct", "attn-scale", "upscale-only", "self-cascade"];
 
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model") { Description = "A diffusers Stable Diffusion folder", Required = true };
+        var model = ModelOption.Create();
         var prompt = new Option<string>("--prompt") { Description = "What to draw", Required = true };
         var negative = new Option<string?>("--negative-prompt") { Description = "What to steer away from" };
         var seed = new Option<long>("--seed") { Description = "Random seed (noise drawn on a CPU generator, as diffusers)", DefaultValueFactory = _ => 0 };
         var steps = new Option<int>("--steps") { Description = "Denoising steps", DefaultValueFactory = _ => 50 };
         var guidance = new Option<double?>("--guidance") { Description = "Classifier-free guidance scale (default 7.5; SDXL 5.0)" };
         var size = new Option<string?>("--size") { Description = "WIDTHxHEIGHT in pixels (default: the model's native size)" };
-        var method = new Option<string>("--method") { Description = "direct: sample at the requested size", DefaultValueFactory = _ => "direct" };
+        var method = new Option<string?>("--method")
+        {
+            Description = "direct (sample at the size), attn-scale (direct with attention-entropy scaling), upscale-only (base image resized), self-cascade (default above the native size)",
+        };
         method.AcceptOnlyFromAmong(Methods);
+        var cascade = new CascadeOptions();
         var scheduler = new Option<string?>("--scheduler") { Description = "ddim, pndm, euler, euler-a, dpm++2m, dpm++2m-karras, lms, unipc, ddpm (default: the folder's)" };
         var numImages = new Option<int>("--num-images") { Description = "Images for the prompt", DefaultValueFactory = _ => 1 };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
@@ -35,6 +39,7 @@ public static class GenerateCommand
         {
             model, prompt, negative, seed, steps, guidance, size, method, scheduler, numImages, device, dtype, output, json,
         };
+        cascade.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -50,18 +55,29 @@ public static class GenerateCommand
                 Guidance = p.GetValue(guidance), Width = width, Height = height, NumImages = p.GetValue(numImages),
             };
             StableDiffusionPipeline.ValidateRequest(request);
+            var settings = cascade.Read(p);
+            var modelDir = ModelOption.Resolve(p.GetValue(model));
             var load = Stopwatch.StartNew();
-            using var pipe = StableDiffusionPipeline.FromPretrained(p.GetValue(model)!, new PipelineOptions
+            using var pipe = StableDiffusionPipeline.FromPretrained(modelDir, new PipelineOptions
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
             });
             double loadSeconds = load.Elapsed.TotalSeconds;
+            int w = width > 0 ? width : pipe.NativeSize, h = height > 0 ? height : pipe.NativeSize;
+            var methodName = p.GetValue(method) ?? (w > pipe.NativeSize || h > pipe.NativeSize ? "self-cascade" : "direct");
+            var cascadeRequest = settings.ToRequest(request, ParseMethod(methodName), pipe);
             var progress = console.Progress<GenerationProgress>(g =>
-                ((double)g.Step / Math.Max(1, g.TotalSteps), g.ToString()));
-            using var result = pipe.Generate(request, progress, console.Cancellation);
+                (((double)g.Stage + (double)g.Step / Math.Max(1, g.TotalSteps)) / g.StageCount, g.ToString()));
+            using var result = CascadeGenerator.Generate(pipe, cascadeRequest, progress, console.Cancellation);
             var files = OutputNames(outPath, result.Images.Count);
-            var meta = Metadata(request, pipe, result, p.GetValue(model)!, p.GetValue(method)!);
-            WriteAll(result.Images, files, meta);
+            var meta = Metadata(request, pipe, result.Width, result.Height, modelDir, methodName);
+            if (cascadeRequest.Method == GenerationMethod.SelfCascade)
+            {
+                meta["stages"] = string.Join(" -> ", result.Stages.Select(st => $"{st.Width}x{st.Height}"));
+                meta["pivot_strength"] = cascadeRequest.PivotStrength.ToString(CultureInfo.InvariantCulture);
+            }
+            var stageFiles = settings.SaveStagesDir is string stagesDir ? StageFileNames(stagesDir, result) : [];
+            WriteAll([.. result.Images, .. result.StageImages], [.. files, .. stageFiles], meta);
             if (p.GetValue(json))
             {
                 var timings = new Dictionary<string, double> { ["load"] = loadSeconds };
@@ -69,15 +85,40 @@ public static class GenerateCommand
                 timings["total"] = total.Elapsed.TotalSeconds;
                 console.Out.WriteLine(JsonSerializer.Serialize(new
                 {
-                    files = files.Select(Path.GetFullPath), seed = request.Seed, width = result.Width, height = result.Height,
-                    steps = request.Steps, guidance = request.Guidance ?? pipe.DefaultGuidance, scheduler = pipe.Scheduler.ClassName,
-                    method = p.GetValue(method), family = SelfCascade.IO.DiffusersModelFolder.FamilyName(pipe.Family), timings,
+                    files = files.Select(Path.GetFullPath), stage_files = stageFiles.Select(Path.GetFullPath), seed = request.Seed,
+                    width = result.Width, height = result.Height, steps = request.Steps, guidance = request.Guidance ?? pipe.DefaultGuidance,
+                    scheduler = pipe.Scheduler.ClassName, method = methodName, family = SelfCascade.IO.DiffusersModelFolder.FamilyName(pipe.Family),
+                    stages = result.Stages.Select(st => new { index = st.Index, width = st.Width, height = st.Height, steps = st.Steps, strength = st.Strength, guidance = st.Guidance, seconds = st.Seconds }),
+                    timings,
                 }, CliConsole.Json));
             }
             else foreach (var f in files) console.Out.WriteLine(f);
             return 0;
         }));
         return cmd;
+    }
+
+    public static GenerationMethod ParseMethod(string name) => name switch
+    {
+        "direct" => GenerationMethod.Direct,
+        "attn-scale" => GenerationMethod.AttnScale,
+        "upscale-only" => GenerationMethod.UpscaleOnly,
+        "self-cascade" => GenerationMethod.SelfCascade,
+        _ => throw new ArgumentException($"unknown method '{name}'; valid: {string.Join(", ", Methods)}"),
+    };
+
+    /// <summary>Stage images (all but the final): DIR/stage{r}_{W}x{H}[-{i}].png.</summary>
+    private static List<string> StageFileNames(string dir, CascadeResult result)
+    {
+        var names = new List<string>();
+        int perStage = result.Images.Count;
+        for (int k = 0; k < result.StageImages.Count; k++)
+        {
+            var st = result.Stages[k / perStage];
+            var suffix = perStage > 1 ? $"-{k % perStage}" : "";
+            names.Add(Path.Combine(dir, $"stage{st.Index}_{st.Width}x{st.Height}{suffix}.png"));
+        }
+        return names;
     }
 
     public static List<string> OutputNames(string outPath, int count)
@@ -88,7 +129,7 @@ public static class GenerateCommand
     }
 
     /// <summary>Generation parameters for the PNG text chunks (and an A1111-style `parameters` line).</summary>
-    public static Dictionary<string, string> Metadata(GenerationRequest r, StableDiffusionPipeline pipe, GenerationResult result, string model, string method)
+    public static Dictionary<string, string> Metadata(GenerationRequest r, StableDiffusionPipeline pipe, int width, int height, string model, string method)
     {
         var inv = CultureInfo.InvariantCulture;
         var g = (r.Guidance ?? pipe.DefaultGuidance).ToString(inv);
@@ -99,13 +140,13 @@ public static class GenerateCommand
             ["seed"] = r.Seed.ToString(inv),
             ["steps"] = r.Steps.ToString(inv),
             ["guidance"] = g,
-            ["size"] = $"{result.Width}x{result.Height}",
+            ["size"] = $"{width}x{height}",
             ["scheduler"] = pipe.Scheduler.ClassName,
             ["method"] = method,
             ["model"] = Path.GetFileName(Path.GetFullPath(model).TrimEnd('/')),
             ["software"] = "SelfCascade",
         };
-        d["parameters"] = $"{r.Prompt}\nNegative prompt: {r.NegativePrompt ?? ""}\nSteps: {r.Steps}, Sampler: {pipe.Scheduler.ClassName}, CFG scale: {g}, Seed: {r.Seed}, Size: {result.Width}x{result.Height}, Method: {method}";
+        d["parameters"] = $"{r.Prompt}\nNegative prompt: {r.NegativePrompt ?? ""}\nSteps: {r.Steps}, Sampler: {pipe.Scheduler.ClassName}, CFG scale: {g}, Seed: {r.Seed}, Size: {width}x{height}, Method: {method}";
         return d;
     }
 

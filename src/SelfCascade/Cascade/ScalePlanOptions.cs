@@ -48,6 +48,15 @@ public sealed record ScalePlanOptions
     /// <summary>Refuse plans whose final latent (batch × channels × h × w × bytes) exceeds this many bytes; null: no limit.</summary>
     public long? MaxLatentBytes { get; init; }
 
+    /// <summary>
+    /// UNet working memory per byte of final latent, from shared/bench (SD 2.1 at 4096²: ~8 GiB of activations for a
+    /// batch-2 fp16 latent of 4 MiB, about 2000x): turns a memory budget into <see cref="MaxLatentBytes"/>.
+    /// </summary>
+    public const long ActivationBytesPerLatentByte = 2048;
+
+    /// <summary>The latent budget for <paramref name="memoryBytes"/> of working memory.</summary>
+    public static long LatentBudgetFor(long memoryBytes) => memoryBytes / ActivationBytesPerLatentByte;
+
     /// <summary>Batch size, latent channels and bytes per element used by the memory estimates.</summary>
     public int Batch { get; init; } = 1;
     public int LatentChannels { get; init; } = 4;

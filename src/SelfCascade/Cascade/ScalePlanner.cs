@@ -207,7 +207,7 @@ public static class ScalePlanner
         {
             long bytes = (long)o.Batch * o.LatentChannels * (t.Width / f) * (t.Height / f) * o.BytesPerElement;
             if (bytes > budget)
-                throw new ScalePlanException($"target {t}: the final latent needs {bytes} bytes, over the budget of {budget}");
+                throw new ScalePlanException($"target {t}: the final stage needs about {bytes * ScalePlanOptions.ActivationBytesPerLatentByte / (double)(1L << 30):F0} GiB of working memory for the UNet, more than the {budget * ScalePlanOptions.ActivationBytesPerLatentByte / (double)(1L << 30):F0} GiB at hand");
         }
     }
 

@@ -17,21 +17,28 @@ namespace SelfCascade.Pipelines;
 public static class CascadeGenerator
 {
     /// <summary>The scale plan for a target with the pipeline's native size, granularity and VAE factor.</summary>
-    public static ScalePlan Plan(StableDiffusionPipeline pipe, int width, int height, CascadeRequest request)
+    public static ScalePlan Plan(StableDiffusionPipeline pipe, int width, int height, CascadeRequest request) =>
+        Plan(ModelGeometry.Of(pipe), width, height, request);
+
+    /// <summary>The scale plan from a model's geometry alone (no weights needed: `selfcascade plan`).</summary>
+    public static ScalePlan Plan(ModelGeometry model, int width, int height, CascadeRequest request)
     {
         var r = request.Request;
         var options = new ScalePlanOptions
         {
-            NativeSize = pipe.NativeSize,
-            VaeScaleFactor = pipe.VaeScaleFactor,
-            Granularity = CascadeMath.GranularityFromDownBlocks(pipe.VaeScaleFactor, pipe.Unet.Config.NumBlocks),
+            NativeSize = model.NativeSize,
+            VaeScaleFactor = model.VaeScaleFactor,
+            Granularity = CascadeMath.GranularityFromDownBlocks(model.VaeScaleFactor, model.UnetBlocks),
             BaseSize = request.BaseSize,
             Steps = r.Steps,
             Strength = request.PivotStrength,
-            GuidanceScale = r.Guidance ?? pipe.DefaultGuidance,
+            GuidanceScale = r.Guidance ?? model.DefaultGuidance,
             StageOverrides = request.StageOverrides,
             Batch = r.NumImages,
             Tiling = request.TileOptions ?? new TiledVaeOptions(),
+            BytesPerElement = model.BytesPerElement,
+            // Working memory at hand: the process's available memory (host RAM; libtorch 0.107 exposes no GPU memory stats).
+            MaxLatentBytes = ScalePlanOptions.LatentBudgetFor(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes),
         };
         return ScalePlanner.Plan(new PixelSize(width, height), options);
     }
@@ -159,6 +166,67 @@ public static class CascadeGenerator
                 if (request.KeepStageImages && i < count - 1) stageImages.AddRange(pipe.DecodeToImages(latents));
             }
             return Finish(pipe, request, latents, stages, stageImages, textSeconds, plan, progress);
+        }
+        catch
+        {
+            latents.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Upscales an existing image by 2 or 4 per side (paper §4.1 applied to a given pivot): the image is VAE-encoded
+    /// (posterior mean, tiled when large) and used as the pivot of one stage per doubling, stage r seeded seed + r.
+    /// Sides that are not multiples of the VAE factor are first resized (bicubic) to the nearest multiple.
+    /// </summary>
+    public static CascadeResult Upscale(StableDiffusionPipeline pipe, RgbImage image, int scale, CascadeRequest request,
+        IProgress<GenerationProgress>? progress = null, CancellationToken ct = default)
+    {
+        if (scale is not (2 or 4)) throw new ArgumentException($"scale must be 2 or 4 (got {scale})");
+        var r = request.Request;
+        StableDiffusionPipeline.ValidateRequest(r);
+        int f = pipe.VaeScaleFactor;
+        int w0 = Math.Max(f, (int)Math.Round(image.Width / (double)f) * f), h0 = Math.Max(f, (int)Math.Round(image.Height / (double)f) * f);
+        var sw = Stopwatch.StartNew();
+        Tensor latents;
+        using (var scope = NewDisposeScope())
+        {
+            var x = image.ToTensor();
+            if (w0 != image.Width || h0 != image.Height)
+                x = nn.functional.interpolate(x, [h0, w0], mode: InterpolationMode.Bicubic, align_corners: false).clamp(-1, 1);
+            latents = pipe.EncodeImage(x, null, request.VaeTiling, request.TileOptions).MoveToOuterDisposeScope();
+        }
+        if (r.NumImages > 1)
+        {
+            var rep = latents.repeat(r.NumImages, 1, 1, 1);
+            latents.Dispose();
+            latents = rep;
+        }
+        double encodeSeconds = sw.Elapsed.TotalSeconds;
+        int doublings = scale == 2 ? 1 : 2;
+        double guidance = r.Guidance ?? pipe.DefaultGuidance;
+        var stages = new List<StageReport> { new(0, w0, h0, 0, 0, guidance, encodeSeconds) };
+        var stageImages = new List<RgbImage>();
+        try
+        {
+            using var emb = pipe.EncodePrompt(r.Prompt, r.NegativePrompt, guidance > 1.0);
+            var prevSize = new PixelSize(w0, h0);
+            for (int k = 1; k <= doublings; k++)
+            {
+                ct.ThrowIfCancellationRequested();
+                sw.Restart();
+                var o = request.StageOverrides.GetValueOrDefault(k);
+                var size = new PixelSize(w0 << k, h0 << k);
+                var stage = new ScaleStage(k, size, f, o?.Steps ?? r.Steps, o?.Strength ?? request.PivotStrength,
+                    o?.GuidanceScale ?? guidance, 2, 2, (double)size.Pixels / ((long)pipe.NativeSize * pipe.NativeSize), 0.09);
+                var next = RunStage(pipe, request, latents, prevSize, stage, emb, CascadeMath.StageSeed(r.Seed, k), progress, ct, doublings + 1);
+                latents.Dispose();
+                latents = next;
+                prevSize = size;
+                stages.Add(new StageReport(k, size.Width, size.Height, stage.DenoisingSteps, stage.Strength, stage.GuidanceScale, sw.Elapsed.TotalSeconds));
+                if (request.KeepStageImages && k < doublings) stageImages.AddRange(pipe.DecodeToImages(latents));
+            }
+            return Finish(pipe, request, latents, stages, stageImages, 0, null, progress);
         }
         catch
         {

@@ -97,3 +97,31 @@ public class UNetInputTests
         Assert.True(xl.HasTextTimeEmbedding);
     }
 }
+
+/// <summary>TorchSharp 0.107 leaves GroupNorm's affine parameters uninitialised; fresh networks must not inherit that.</summary>
+public class FreshNetworkInitTests
+{
+    public FreshNetworkInitTests() => SelfCascade.Tests.Support.TorchSetup.Ensure();
+
+    [Fact]
+    public void FreshUnetHasIdentityGroupNormsAndFiniteOutput()
+    {
+        var config = SelfCascade.Models.Unet.UNet2DConditionConfig.Load(SelfCascade.Tests.Support.Fixtures.ParityPath("models", "unet_sd15_style", "config.json"));
+        using var unet = new SelfCascade.Models.Unet.UNet2DConditionModel(config);
+        foreach (var (name, p) in unet.named_parameters())
+        {
+            if (!name.Contains("norm")) continue;
+            using var finite = TorchSharp.torch.isfinite(p).all();
+            Assert.True(finite.item<bool>(), name);
+        }
+        using var w = unet.state_dict()["conv_norm_out.weight"].clone();
+        using var ones = TorchSharp.torch.ones_like(w);
+        Assert.True(SelfCascade.Tests.Support.Parity.Same(w, ones));
+        using var x = TorchSharp.torch.randn(1, 4, 8, 8);
+        using var t = TorchSharp.torch.tensor(10L);
+        using var ctx = TorchSharp.torch.randn(1, 7, 32);
+        using var y = unet.Forward(x, t, ctx);
+        using var ok = TorchSharp.torch.isfinite(y).all();
+        Assert.True(ok.item<bool>());
+    }
+}

@@ -45,7 +45,7 @@ public sealed class Attention : nn.Module
     {
         long inner = spec.Heads * spec.DimHead;
         long contextDim = spec.CrossAttentionDim ?? spec.QueryDim;
-        if (spec.NormNumGroups is long g) group_norm = nn.GroupNorm(g, spec.QueryDim, spec.NormEps, affine: true);
+        if (spec.NormNumGroups is long g) group_norm = Norms.GroupNorm(g, spec.QueryDim, spec.NormEps);
         to_q = nn.Linear(spec.QueryDim, inner, hasBias: spec.QkvBias);
         to_k = nn.Linear(contextDim, inner, hasBias: spec.QkvBias);
         to_v = nn.Linear(contextDim, inner, hasBias: spec.QkvBias);

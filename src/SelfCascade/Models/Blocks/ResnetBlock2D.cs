@@ -25,10 +25,10 @@ public sealed class ResnetBlock2D : nn.Module
     public ResnetBlock2D(long inChannels, long outChannels, long? tembChannels, long groups, double eps,
         double dropoutP = 0.0, double outputScaleFactor = 1.0) : base(nameof(ResnetBlock2D))
     {
-        norm1 = nn.GroupNorm(groups, inChannels, eps, affine: true);
+        norm1 = Norms.GroupNorm(groups, inChannels, eps);
         conv1 = nn.Conv2d(inChannels, outChannels, 3, stride: 1, padding: 1);
         if (tembChannels is long t) time_emb_proj = nn.Linear(t, outChannels);
-        norm2 = nn.GroupNorm(groups, outChannels, eps, affine: true);
+        norm2 = Norms.GroupNorm(groups, outChannels, eps);
         dropout = nn.Dropout(dropoutP);
         conv2 = nn.Conv2d(outChannels, outChannels, 3, stride: 1, padding: 1);
         if (inChannels != outChannels) conv_shortcut = nn.Conv2d(inChannels, outChannels, 1, stride: 1, padding: 0L);

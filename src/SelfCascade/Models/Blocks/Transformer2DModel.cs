@@ -25,7 +25,7 @@ public sealed class Transformer2DModel : nn.Module
     {
         _inner = heads * headDim;
         _linear = useLinearProjection;
-        norm = nn.GroupNorm(normNumGroups, inChannels, 1e-6, affine: true);
+        norm = Norms.GroupNorm(normNumGroups, inChannels, 1e-6);
         proj_in = _linear ? nn.Linear(inChannels, _inner) : nn.Conv2d(inChannels, _inner, 1, stride: 1, padding: 0L);
         transformer_blocks = nn.ModuleList(Enumerable.Range(0, (int)numLayers)
             .Select(_ => new BasicTransformerBlock(_inner, heads, headDim, crossAttentionDim, upcastAttention, dropout))

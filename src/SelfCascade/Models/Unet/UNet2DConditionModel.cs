@@ -87,7 +87,7 @@ public sealed class UNet2DConditionModel : nn.Module
         }
         up_blocks = nn.ModuleList(ups.ToArray());
 
-        conv_norm_out = nn.GroupNorm(c.NormNumGroups, ch[0], c.NormEps, affine: true);
+        conv_norm_out = Norms.GroupNorm(c.NormNumGroups, ch[0], c.NormEps);
         conv_out = nn.Conv2d(ch[0], c.OutChannels, c.ConvOutKernel, stride: 1, padding: (c.ConvOutKernel - 1) / 2);
         RegisterComponents();
     }

@@ -33,7 +33,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
             blocks.Add(new UpDecoderBlock2D(c.LayersPerBlock + 1, prev, output, i < ch.Length - 1, c.NormNumGroups, eps));
         }
         up_blocks = nn.ModuleList(blocks.ToArray());
-        conv_norm_out = nn.GroupNorm(c.NormNumGroups, ch[0], eps, affine: true);
+        conv_norm_out = Norms.GroupNorm(c.NormNumGroups, ch[0], eps);
         conv_out = nn.Conv2d(ch[0], c.OutChannels, 3, stride: 1, padding: 1);
         RegisterComponents();
     }

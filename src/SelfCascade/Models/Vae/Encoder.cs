@@ -34,7 +34,7 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
         }
         down_blocks = nn.ModuleList(blocks.ToArray());
         mid_block = new UNetMidBlock2D(ch[^1], c.NormNumGroups, eps, c.MidBlockAddAttention);
-        conv_norm_out = nn.GroupNorm(c.NormNumGroups, ch[^1], eps, affine: true);
+        conv_norm_out = Norms.GroupNorm(c.NormNumGroups, ch[^1], eps);
         conv_out = nn.Conv2d(ch[^1], 2L * c.LatentChannels, 3, stride: 1, padding: 1);
         RegisterComponents();
     }

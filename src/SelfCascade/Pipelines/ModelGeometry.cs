@@ -1,0 +1,25 @@
+using SelfCascade.IO;
+using SelfCascade.Models.Unet;
+using SelfCascade.Models.Vae;
+using static TorchSharp.torch;
+
+namespace SelfCascade.Pipelines;
+
+/// <summary>What planning needs of a model: native size, VAE factor, UNet depth; read from configs or a loaded pipeline.</summary>
+public sealed record ModelGeometry(int NativeSize, int VaeScaleFactor, int UnetBlocks, ModelFamily Family, int BytesPerElement = 4)
+{
+    public double DefaultGuidance => Family == ModelFamily.StableDiffusionXL ? 5.0 : 7.5;
+
+    public static ModelGeometry Of(StableDiffusionPipeline pipe) =>
+        new(pipe.NativeSize, pipe.VaeScaleFactor, pipe.Unet.Config.NumBlocks, pipe.Family, pipe.DType == ScalarType.Float32 ? 4 : 2);
+
+    /// <summary>From a diffusers folder's configs only: sample_size x 2^(VAE blocks - 1).</summary>
+    public static ModelGeometry FromFolder(string dir, ScalarType dtype = ScalarType.Float32)
+    {
+        var folder = DiffusersModelFolder.Open(dir);
+        var unet = UNet2DConditionConfig.Load(Path.Combine(folder.ComponentDir("unet"), "config.json"));
+        int vaeFactor = folder.Has("vae") ? AutoencoderKLConfig.Load(Path.Combine(folder.ComponentDir("vae"), "config.json")).ScaleFactor : 1;
+        return new ModelGeometry((unet.SampleSize ?? 64) * vaeFactor, vaeFactor, unet.NumBlocks, folder.DetectFamily(),
+            dtype == ScalarType.Float32 ? 4 : 2);
+    }
+}

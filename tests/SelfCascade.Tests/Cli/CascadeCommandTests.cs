@@ -1,0 +1,129 @@
+using System.Text.Json;
+using SelfCascade.Imaging;
+using SelfCascade.Pipelines;
+using SelfCascade.Tests.Support;
+
+namespace SelfCascade.Tests.Cli;
+
+/// <summary>The cascade's CLI surface: methods, plan, upscale, stages, tiling, JSON reports.</summary>
+public sealed class CascadeCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("sc-cc-").FullName;
+    private readonly string _model;
+    public CascadeCommandTests()
+    {
+        TorchSetup.Ensure();
+        _model = TinyModelFolders.BuildSd(Path.Combine(_dir, "model"));
+    }
+    public void Dispose() => Directory.Delete(_dir, true);
+    private string P(string name) => Path.Combine(_dir, name);
+
+    [Fact]
+    public void AboveNativeDefaultsToSelfCascadeAndReportsStages()
+    {
+        var (code, output, err) = CliRunner.Run("generate", "--model", _model, "--prompt", "a red circle", "--size", "128x64",
+            "--steps", "4", "--json", "--save-stages", P("stages"), "--out", P("c.png"));
+        Assert.True(code == 0, err);
+        using var json = JsonDocument.Parse(output);
+        Assert.Equal("self-cascade", json.RootElement.GetProperty("method").GetString());
+        var stages = json.RootElement.GetProperty("stages").EnumerateArray().ToList();
+        Assert.True(stages.Count >= 2);
+        Assert.Equal(128, stages[^1].GetProperty("width").GetInt32());
+        Assert.Equal(64, stages[^1].GetProperty("height").GetInt32());
+        Assert.Equal(2, stages[1].GetProperty("steps").GetInt32()); // int(4 * 0.7) = 2
+        foreach (var s in stages) Assert.True(s.GetProperty("seconds").GetDouble() >= 0);
+        var png = RgbImage.Load(P("c.png"));
+        Assert.Equal((128, 64), (png.Width, png.Height));
+        var saved = Directory.GetFiles(P("stages"), "*.png").Select(Path.GetFileName).Order().ToList();
+        Assert.Equal(stages.Count - 1, saved.Count);
+        Assert.StartsWith("stage0_", saved[0]);
+        Assert.Contains("->", RgbImage.ReadPngText(P("c.png"))["stages"]);
+    }
+
+    [Theory]
+    [InlineData("direct")]
+    [InlineData("attn-scale")]
+    [InlineData("upscale-only")]
+    public void BaselinesProduceTheTargetSize(string method)
+    {
+        var (code, output, err) = CliRunner.Run("generate", "--model", _model, "--prompt", "a red circle", "--size", "64x64",
+            "--steps", "3", "--method", method, "--json", "--out", P(method + ".png"));
+        Assert.True(code == 0, err);
+        Assert.Equal(method, JsonDocument.Parse(output).RootElement.GetProperty("method").GetString());
+        var png = RgbImage.Load(P(method + ".png"));
+        Assert.Equal((64, 64), (png.Width, png.Height));
+    }
+
+    [Fact]
+    public void AttnScaleChangesTheImageAndDirectDoesNotScale()
+    {
+        string[] Args(string method, string name) => ["generate", "--model", _model, "--prompt", "a red circle", "--size", "64x64", "--steps", "3", "--method", method, "--out", P(name)];
+        Assert.Equal(0, CliRunner.Run(Args("direct", "d.png")).Code);
+        Assert.Equal(0, CliRunner.Run(Args("attn-scale", "a.png")).Code);
+        Assert.NotEqual(RgbImage.Load(P("d.png")).Pixels, RgbImage.Load(P("a.png")).Pixels);
+        // sqrt(log(32*32) / log(16*16)) for a 64x64 image from a 32x32-native model with VAE factor 2.
+        Assert.Equal(Math.Sqrt(Math.Log(1024) / Math.Log(256)), CascadeGenerator.AttentionEntropyScale(32, 64, 64, 2), 12);
+    }
+
+    [Fact]
+    public void VaeTilingOnStaysCloseToUntiled()
+    {
+        string[] Args(string tiling, string name) => ["generate", "--model", _model, "--prompt", "a red circle", "--size", "64x64", "--steps", "2",
+            "--method", "direct", "--vae-tiling", tiling, "--out", P(name)];
+        Assert.Equal(0, CliRunner.Run(Args("off", "off.png")).Code);
+        Assert.Equal(0, CliRunner.Run(Args("on", "on.png")).Code);
+        var a = RgbImage.Load(P("off.png")).Pixels;
+        var b = RgbImage.Load(P("on.png")).Pixels;
+        double mean = a.Zip(b, (x, y) => Math.Abs(x - y)).Average();
+        Assert.True(mean < 8, $"mean difference {mean} levels");
+    }
+
+    [Fact]
+    public void PlanPrintsStagesFromConfigsAndRefusesSmallTargets()
+    {
+        var (code, output, err) = CliRunner.Run("plan", "--model", _model, "--size", "128x128", "--json");
+        Assert.True(code == 0, err);
+        using var json = JsonDocument.Parse(output);
+        var sizes = json.RootElement.GetProperty("stages").EnumerateArray().Select(s => s.GetProperty("width").GetInt32()).ToList();
+        Assert.Equal([32, 64, 128], sizes);
+        Assert.Equal(50 + 35 + 35, json.RootElement.GetProperty("total_unet_steps").GetInt32());
+        var text = CliRunner.Run("plan", "--model", _model, "--size", "128x128");
+        Assert.Contains("stage", text.Out);
+        var small = CliRunner.Run("plan", "--model", _model, "--size", "16x16");
+        Assert.Equal(1, small.Code);
+        Assert.Contains("smaller than the model's native", small.Err);
+        var huge = CliRunner.Run("plan", "--model", _model, "--size", "100000x100000");
+        Assert.Equal(1, huge.Code);
+    }
+
+    [Fact]
+    public void UpscaleDoublesAnImage()
+    {
+        var input = new RgbImage(32, 24);
+        for (int i = 0; i < input.Pixels.Length; i++) input.Pixels[i] = (byte)(i % 251);
+        input.SavePng(P("in.png"));
+        var (code, output, err) = CliRunner.Run("upscale", "--model", _model, "--image", P("in.png"), "--scale", "4", "--steps", "4",
+            "--prompt", "noise", "--json", "--out", P("up.png"));
+        Assert.True(code == 0, err);
+        var png = RgbImage.Load(P("up.png"));
+        Assert.Equal((128, 96), (png.Width, png.Height));
+        using var json = JsonDocument.Parse(output);
+        Assert.Equal(3, json.RootElement.GetProperty("stages").GetArrayLength());
+        var bad = CliRunner.Run("upscale", "--model", _model, "--image", P("in.png"), "--scale", "3", "--out", P("x.png"));
+        Assert.NotEqual(0, bad.Code);
+        Assert.False(File.Exists(P("x.png")));
+    }
+
+    [Fact]
+    public void StageOverridesAreValidated()
+    {
+        var (code, _, err) = CliRunner.Run("generate", "--model", _model, "--prompt", "x", "--size", "64x64", "--steps", "4",
+            "--stage-steps", "4,two", "--out", P("s.png"));
+        Assert.Equal(1, code);
+        Assert.Contains("--stage-steps", err);
+        var strength = CliRunner.Run("generate", "--model", _model, "--prompt", "x", "--size", "64x64", "--pivot-strength", "1.5", "--out", P("s.png"));
+        Assert.Equal(1, strength.Code);
+        Assert.Contains("pivot-strength", strength.Err);
+        Assert.False(File.Exists(P("s.png")));
+    }
+}
