@@ -172,13 +172,14 @@ public sealed class BaseModelTask : TrainingTask
     }
 
     /// <summary>
-    /// A row of images, one per preview prompt (seed = its index), sampled by the text-to-image pipeline with the
-    /// EMA weights, DDIM, and classifier-free guidance; enlarged with nearest-neighbour to at least 128 px.
+    /// A labelled row of images, one per preview prompt (seed = its index), sampled by the text-to-image pipeline
+    /// with the EMA weights, DDIM, and classifier-free guidance; enlarged (nearest neighbour) to about 128 px.
     /// </summary>
     public RgbImage RenderPreview()
     {
         using var pipe = PreviewPipeline();
-        var images = new List<RgbImage>();
+        var cells = new List<(RgbImage, string)>();
+        int scale = Math.Max(1, 128 / _options.Size);
         for (int i = 0; i < _previewPrompts.Count; i++)
         {
             using var result = pipe.Generate(new GenerationRequest(_previewPrompts[i])
@@ -186,9 +187,20 @@ public sealed class BaseModelTask : TrainingTask
                 Steps = _options.PreviewSteps, Guidance = _options.PreviewGuidance, Seed = i,
                 Width = _options.Size, Height = _options.Size,
             });
-            images.Add(result.Images[0]);
+            cells.Add((Enlarge(result.Images[0], scale), _previewPrompts[i]));
         }
-        return ImageGrid.Row(images, scale: Math.Max(1, 128 / _options.Size), gap: 4);
+        return ImageGrid.Compose(cells);
+    }
+
+    /// <summary>Nearest-neighbour enlargement by an integer factor (so 32 px previews are visible).</summary>
+    public static RgbImage Enlarge(RgbImage image, int scale)
+    {
+        if (scale == 1) return image;
+        var big = new RgbImage(image.Width * scale, image.Height * scale);
+        for (int y = 0; y < big.Height; y++)
+            for (int x = 0; x < big.Width; x++)
+                Array.Copy(image.Pixels, ((y / scale) * image.Width + x / scale) * 3, big.Pixels, (y * big.Width + x) * 3, 3);
+        return big;
     }
 
     public void SavePreview(string path)
