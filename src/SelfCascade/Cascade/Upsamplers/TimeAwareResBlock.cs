@@ -18,9 +18,12 @@ public sealed class TimeAwareResBlock : nn.Module
     private readonly ModuleList<nn.Module> in_layers;
     private readonly ModuleList<nn.Module> emb_layers;
     private readonly ModuleList<nn.Module> out_layers;
-    private readonly GroupNorm _inNorm, _outNorm;
-    private readonly Conv2d _inConv, _outConv;
-    private readonly Linear _embLinear;
+    // Typed views of the list entries (properties, so RegisterComponents does not register them twice).
+    private GroupNorm _inNorm => (GroupNorm)in_layers[0];
+    private Conv2d _inConv => (Conv2d)in_layers[2];
+    private Linear _embLinear => (Linear)emb_layers[1];
+    private GroupNorm _outNorm => (GroupNorm)out_layers[0];
+    private Conv2d _outConv => (Conv2d)out_layers[3];
 
     public bool Up { get; }
 
@@ -28,14 +31,16 @@ public sealed class TimeAwareResBlock : nn.Module
         : base(nameof(TimeAwareResBlock))
     {
         Up = up;
-        _inNorm = nn.GroupNorm(groups, channels, eps, affine: true);
-        _inConv = nn.Conv2d(channels, channels, 3, stride: 1, padding: 1);
-        _embLinear = nn.Linear(tembChannels, channels);
-        _outNorm = nn.GroupNorm(groups, channels, eps, affine: true);
-        _outConv = nn.Conv2d(channels, channels, 3, stride: 1, padding: 1);
-        in_layers = nn.ModuleList<nn.Module>(_inNorm, nn.SiLU(), _inConv);
-        emb_layers = nn.ModuleList<nn.Module>(nn.SiLU(), _embLinear);
-        out_layers = nn.ModuleList<nn.Module>(_outNorm, nn.SiLU(), nn.Dropout(0.0), _outConv);
+        in_layers = nn.ModuleList<nn.Module>(nn.GroupNorm(groups, channels, eps, affine: true), nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, stride: 1, padding: 1));
+        emb_layers = nn.ModuleList<nn.Module>(nn.SiLU(), nn.Linear(tembChannels, channels));
+        out_layers = nn.ModuleList<nn.Module>(nn.GroupNorm(groups, channels, eps, affine: true), nn.SiLU(), nn.Dropout(0.0),
+            nn.Conv2d(channels, channels, 3, stride: 1, padding: 1));
+        // TorchSharp 0.107's GroupNorm leaves its affine parameters uninitialised; PyTorch's are ones and zeros.
+        using (torch.no_grad())
+        {
+            foreach (var n in new[] { _inNorm, _outNorm }) { n.weight!.fill_(1.0); n.bias!.zero_(); }
+        }
         RegisterComponents();
     }
 
