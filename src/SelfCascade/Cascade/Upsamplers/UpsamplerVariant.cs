@@ -3,9 +3,9 @@ namespace SelfCascade.Cascade.Upsamplers;
 /// <summary>Which time-aware feature upsampler design a set uses (docs/UPSAMPLERS.md).</summary>
 public enum UpsamplerVariant
 {
-    /// <summary>As released: two full-width LDM ResBlocks per point (nearest 2x-style upsampling in the first), ~145 M parameters for SDXL.</summary>
+    /// <summary>As released: two full-width LDM ResBlocks per point (nearest 2x-style upsampling in the first), 145,460,800 parameters for SD 1.5/2.1/SDXL (145,457,280 without the gates, as released).</summary>
     Full,
-    /// <summary>Small: bilinear resize, depthwise 3x3 conv, time-conditioned per-channel gain and bias; ~76 k parameters for SDXL.</summary>
+    /// <summary>Small: bilinear resize, depthwise 3x3 conv, time-conditioned per-channel gain and bias; 75,524 parameters for SD 1.5/2.1/SDXL.</summary>
     Lite,
 }
 
