@@ -15,6 +15,9 @@ public sealed class PromptEncoder(ClipTokenizer tokenizer, ClipTextModel textEnc
 {
     public bool IsSdxl => textEncoder2 is not null;
 
+    /// <summary>The text encoder(s), e.g. to freeze them for training.</summary>
+    public IReadOnlyList<ClipTextModel> TextEncoders => textEncoder2 is null ? [textEncoder] : [textEncoder, textEncoder2];
+
     public PromptEmbeddings Encode(string prompt, string? negativePrompt, bool classifierFreeGuidance, Device device, ScalarType dtype)
     {
         ArgumentNullException.ThrowIfNull(prompt);

@@ -55,6 +55,27 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void TrainUpsamplersOnAPixelSpaceBaseModel()
+    {
+        var data = Path.Combine(_dir, "data");
+        SyntheticImages.Make(data, 32, variants: 1);
+        var baseRun = Path.Combine(_dir, "base");
+        var (code, _, stderr) = Run(TrainBaseCommand.Create, "train-base", "--data", data, "--out", baseRun,
+            "--preset", SyntheticImages.MicroPreset(_dir), "--size", "16", "--steps", "2", "--batch", "2", "--preview-every", "0",
+            "--threads", "1", "--tokenizer", Fixtures.ParityPath("tokenizer", "pad_eos"));
+        Assert.True(code == 0, stderr);
+        var upRun = Path.Combine(_dir, "up");
+        string stdout;
+        (code, stdout, stderr) = Run(TrainUpsamplersCommand.Create, "train-upsamplers", "--model", Path.Combine(baseRun, "model"),
+            "--data", data, "--out", upRun, "--variant", "lite", "--steps", "2", "--batch", "2", "--threads", "1");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("HR crops 32 px, LR pivots 16 px", stderr); // native 16 x stage scale 2
+        Assert.Contains(Path.Combine(upRun, "upsamplers"), stdout);
+        Assert.True(File.Exists(Path.Combine(upRun, "upsamplers", "upsamplers.safetensors")));
+        Assert.True(File.Exists(Path.Combine(upRun, "loss.csv")));
+    }
+
+    [Fact]
     public void TrainBaseReportsAnEmptyDataFolderAsOneErrorLine()
     {
         var empty = Directory.CreateDirectory(Path.Combine(_dir, "empty")).FullName;
