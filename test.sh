@@ -3,7 +3,10 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
-results=$(mktemp -d)
+# libtorch's OpenMP threads spin while waiting; on a busy 2-core machine (another build or test process) that turns
+# a 0.2 s tiny-model run into 30 s. Passive waiting costs nothing measurable here.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+results="$(pwd)/TestResults"; rm -rf "$results"; mkdir -p "$results"
 dotnet test tests/SelfCascade.Tests/SelfCascade.Tests.csproj -c Release \
   --filter "Category!=Slow&Category!=Gpu" \
   --logger "trx;LogFileName=results.trx" --results-directory "$results" "$@"

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SelfCascade.Cascade;
+using SelfCascade.Cascade.Upsamplers;
 using SelfCascade.Pipelines;
 
 namespace SelfCascade.Cli;
@@ -15,6 +16,8 @@ public sealed class CascadeOptions
     public readonly Option<string?> StageGuidance = new("--stage-guidance") { Description = "Guidance per stage, comma-separated from the base stage" };
     public readonly Option<string> PivotMode = new("--pivot-mode") { Description = "Latent upsampling of the pivot: bilinear or bicubic", DefaultValueFactory = _ => "bilinear" };
     public readonly Option<string?> SaveStages = new("--save-stages") { Description = "Folder for each earlier stage's image (for inspection)" };
+    public readonly Option<string?> Upsamplers = new("--upsamplers") { Description = "Trained feature-upsampler checkpoints, one per upscaling stage, comma-separated (the tuned Self-Cascade)" };
+    public readonly Option<double?> UpsamplersPlainBelow = new("--upsamplers-plain-below") { Description = "Run the plain UNet at timesteps at or below this (the released code's 100; default off)" };
     public readonly Option<string> VaeTilingOption = new("--vae-tiling") { Description = "Tiled VAE decode/encode: auto (above 1024x1024 px), on, off", DefaultValueFactory = _ => "auto" };
 
     public CascadeOptions()
@@ -25,7 +28,7 @@ public sealed class CascadeOptions
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { BaseSize, PivotStrength, StageSteps, StageStrength, StageGuidance, PivotMode, SaveStages, VaeTilingOption })
+        foreach (var o in new Option[] { BaseSize, PivotStrength, StageSteps, StageStrength, StageGuidance, PivotMode, SaveStages, VaeTilingOption, Upsamplers, UpsamplersPlainBelow })
             cmd.Add(o);
     }
 
@@ -53,7 +56,9 @@ public sealed class CascadeOptions
         return new Settings(baseSize, strength, overrides,
             p.GetValue(PivotMode) == "bicubic" ? PivotResizeMode.Bicubic : PivotResizeMode.Bilinear,
             p.GetValue(SaveStages),
-            p.GetValue(VaeTilingOption) switch { "on" => VaeTiling.On, "off" => VaeTiling.Off, _ => VaeTiling.Auto });
+            p.GetValue(VaeTilingOption) switch { "on" => VaeTiling.On, "off" => VaeTiling.Off, _ => VaeTiling.Auto },
+            (p.GetValue(Upsamplers) ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+            p.GetValue(UpsamplersPlainBelow));
     }
 
     private static PixelSize ToPixelSize((int W, int H) s) => new(s.W, s.H);
@@ -72,8 +77,13 @@ public sealed class CascadeOptions
     }
 
     public sealed record Settings(PixelSize? BaseSize, double PivotStrength, IReadOnlyDictionary<int, StageSettings> Overrides,
-        PivotResizeMode PivotMode, string? SaveStagesDir, VaeTiling Tiling)
+        PivotResizeMode PivotMode, string? SaveStagesDir, VaeTiling Tiling, string[] UpsamplerDirs, double? PlainBelow)
     {
+        /// <summary>The tuned cascade's injector from --upsamplers (null without); the caller disposes it.</summary>
+        public FeatureUpsamplerInjector? CreateInjector(StableDiffusionPipeline pipe) => UpsamplerDirs.Length == 0 ? null :
+            FeatureUpsamplerInjector.FromCheckpoints(UpsamplerDirs, pipe.Unet,
+                new FeatureUpsamplerInjectorOptions { PlainUNetAtOrBelowTimestep = PlainBelow }, pipe.DType);
+
         public CascadeRequest ToRequest(GenerationRequest request, GenerationMethod method, StableDiffusionPipeline pipe,
             IStageFeatureInjector? injector = null) => new()
         {

@@ -27,6 +27,7 @@ public static class CliApp
         root.Add(UpscaleCommand.Create(console));
         root.Add(CompareCommand.Create(console));
         root.Add(DataCommand.Create(console));
+        root.Add(ConvertUpsamplersCommand.Create(console));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -45,6 +45,7 @@ public static class CompareCommand
             if (chosen.Count == 0) throw new ArgumentException("--methods names no method");
             var settings = cascade.Read(p);
             using var pipe = StableDiffusionPipeline.FromPretrained(ModelOption.Resolve(p.GetValue(model)), new PipelineOptions { Device = p.GetValue(device)! });
+            using var injector = settings.CreateInjector(pipe);
             var cells = new List<(RgbImage, string)>();
             var progress = console.Progress<GenerationProgress>(g => (((double)g.Stage + (double)g.Step / Math.Max(1, g.TotalSteps)) / g.StageCount, g.ToString()));
             foreach (var m in chosen)
@@ -58,7 +59,7 @@ public static class CompareCommand
                 };
                 var sw = Stopwatch.StartNew();
                 using var result = CascadeGenerator.Generate(pipe, settings.ToRequest(request,
-                    isBase ? GenerationMethod.Direct : GenerateCommand.ParseMethod(m), pipe), progress, console.Cancellation);
+                    isBase ? GenerationMethod.Direct : GenerateCommand.ParseMethod(m), pipe, injector), progress, console.Cancellation);
                 var label = string.Create(CultureInfo.InvariantCulture, $"{m} {result.Width}x{result.Height} {sw.Elapsed.TotalSeconds:F1}s");
                 cells.Add((result.Images[0], label));
                 console.Error.WriteLineIfInteractive(console, "");

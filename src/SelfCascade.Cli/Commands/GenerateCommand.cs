@@ -65,7 +65,8 @@ public static class GenerateCommand
             double loadSeconds = load.Elapsed.TotalSeconds;
             int w = width > 0 ? width : pipe.NativeSize, h = height > 0 ? height : pipe.NativeSize;
             var methodName = p.GetValue(method) ?? (w > pipe.NativeSize || h > pipe.NativeSize ? "self-cascade" : "direct");
-            var cascadeRequest = settings.ToRequest(request, ParseMethod(methodName), pipe);
+            using var injector = settings.CreateInjector(pipe);
+            var cascadeRequest = settings.ToRequest(request, ParseMethod(methodName), pipe, injector);
             var progress = console.Progress<GenerationProgress>(g =>
                 (((double)g.Stage + (double)g.Step / Math.Max(1, g.TotalSteps)) / g.StageCount, g.ToString()));
             using var result = CascadeGenerator.Generate(pipe, cascadeRequest, progress, console.Cancellation);

@@ -52,7 +52,8 @@ public static class UpscaleCommand
             });
             var progress = console.Progress<GenerationProgress>(g =>
                 (((double)g.Stage - 1 + (double)g.Step / Math.Max(1, g.TotalSteps)) / Math.Max(1, g.StageCount - 1), g.ToString()));
-            using var result = CascadeGenerator.Upscale(pipe, input, p.GetValue(scale), settings.ToRequest(request, GenerationMethod.SelfCascade, pipe), progress, console.Cancellation);
+            using var injector = settings.CreateInjector(pipe);
+            using var result = CascadeGenerator.Upscale(pipe, input, p.GetValue(scale), settings.ToRequest(request, GenerationMethod.SelfCascade, pipe, injector), progress, console.Cancellation);
             var meta = GenerateCommand.Metadata(request, pipe, result.Width, result.Height, ModelOption.Resolve(p.GetValue(model)), "upscale");
             meta["source_image"] = Path.GetFileName(p.GetValue(image)!);
             meta["scale"] = p.GetValue(scale).ToString(CultureInfo.InvariantCulture);

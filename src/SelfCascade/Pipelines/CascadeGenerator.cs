@@ -110,7 +110,14 @@ public static class CascadeGenerator
             images.Add(RgbImage.FromDecoderOutput(up));
         }
         var timings = new Dictionary<string, double>(baseResult.Timings) { ["resize"] = sw.Elapsed.TotalSeconds };
-        return new CascadeResult(images, baseResult.Latents.clone(), [.. baseResult.Stages], baseResult.StageImages.ToList(), timings, width, height, plan);
+        return new CascadeResult(images, CpuCopy(baseResult.Latents), [.. baseResult.Stages], baseResult.StageImages.ToList(), timings, width, height, plan);
+    }
+
+    /// <summary>A detached CPU copy, with no intermediate handle left alive.</summary>
+    internal static Tensor CpuCopy(Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        return t.detach().cpu().clone().MoveToOuterDisposeScope();
     }
 
     private static GenerationRequest CopyWithSize(GenerationRequest r, int width, int height) => new(r.Prompt)
@@ -260,14 +267,13 @@ public static class CascadeGenerator
         }
         using var _ = noisy;
         IStageInjection? injection = null;
+        // The injector's text states live until the stage ends, as CascadeStageContext promises.
+        using var states = request.Injector is null ? null : emb.ForUnet(r.NumImages);
         try
         {
             if (request.Injector is not null)
-            {
-                using var states = emb.ForUnet(r.NumImages);
-                injection = request.Injector.BeginStage(new CascadeStageContext(stage.Index, previousLatents, states,
+                injection = request.Injector.BeginStage(new CascadeStageContext(stage.Index, previousLatents, states!,
                     emb.HasGuidance ? 2 : 1, previousSize, stage.Size, pipe.Unet));
-            }
             return pipe.Denoise(noisy, timesteps, emb, stage.GuidanceScale, r.NumImages, stage.Width, stage.Height, generator,
                 null, progress, ct, stage.Index, stageCount, injection is null ? null : injection.OptionsForStep);
         }
@@ -295,7 +301,7 @@ public static class CascadeGenerator
             timings["denoise"] = stages.Sum(s => s.Seconds);
             timings["decode"] = sw.Elapsed.TotalSeconds;
             var last = stages[^1];
-            var cpu = latents.detach().cpu().clone();
+            var cpu = CpuCopy(latents);
             return new CascadeResult(images, cpu, stages, stageImages, timings, last.Width, last.Height, plan);
         }
         finally

@@ -267,7 +267,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         progress?.Report(new GenerationProgress("decode", 0, 1));
         var images = DecodeToImages(latents);
         timings["decode"] = sw.Elapsed.TotalSeconds;
-        return new GenerationResult(images, latents.detach().cpu().clone(), timings, width, height);
+        return new GenerationResult(images, CascadeGenerator.CpuCopy(latents), timings, width, height);
     }
 
     /// <summary>Decodes a batch of latents one image at a time (bounded memory) into 8-bit images.</summary>

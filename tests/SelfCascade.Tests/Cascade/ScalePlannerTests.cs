@@ -232,7 +232,7 @@ public class ScalePlannerTests
         { "2048x2048", "strength0", "strength 0 is outside (0, 1]" },
         { "2048x2048", "strength1.2", "strength 1.2 is outside (0, 1]" },
         { "2048x2048", "strengthNaN", "is outside (0, 1]" },
-        { "2048x2048", "budget", "over the budget" },
+        { "2048x2048", "budget", "of working memory for the UNet, more than the" },
         { "2048x2048", "base1000", "base size 1000x1000 is not a multiple of 64" },
         { "2048x2048", "base4096", "larger than the target" },
         { "2048x1152", "base512", "the stages would stretch the image" },

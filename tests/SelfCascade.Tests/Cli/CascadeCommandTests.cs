@@ -115,6 +115,30 @@ public sealed class CascadeCommandTests : IDisposable
     }
 
     [Fact]
+    public void UpsamplersFlagLoadsCheckpoints()
+    {
+        using (var pipe = StableDiffusionPipeline.FromPretrained(_model))
+        {
+            using var zero = SelfCascade.Cascade.Upsamplers.FeatureUpsamplerSet.Create(SelfCascade.Cascade.Upsamplers.UpsamplerVariant.Lite, pipe.Unet);
+            zero.Save(P("ups-zero"));
+            using var trained = SelfCascade.Cascade.Upsamplers.FeatureUpsamplerSet.Create(SelfCascade.Cascade.Upsamplers.UpsamplerVariant.Lite, pipe.Unet);
+            SelfCascade.Tests.Upsamplers.UpsamplerTestSupport.Perturb(trained, 3);
+            trained.Save(P("ups-trained"));
+        }
+        string[] Args(string name, params string[] extra) => ["generate", "--model", _model, "--prompt", "a red circle", "--size", "64x64", "--steps", "4", "--out", P(name), .. extra];
+        Assert.Equal(0, CliRunner.Run(Args("plain.png")).Code);
+        var zeroRun = CliRunner.Run(Args("zero.png", "--upsamplers", P("ups-zero")));
+        Assert.True(zeroRun.Code == 0, zeroRun.Err);
+        var trainedRun = CliRunner.Run(Args("trained.png", "--upsamplers", P("ups-trained")));
+        Assert.True(trainedRun.Code == 0, trainedRun.Err);
+        Assert.Equal(RgbImage.Load(P("plain.png")).Pixels, RgbImage.Load(P("zero.png")).Pixels);
+        Assert.NotEqual(RgbImage.Load(P("plain.png")).Pixels, RgbImage.Load(P("trained.png")).Pixels);
+        var missing = CliRunner.Run(Args("none.png", "--upsamplers", P("nowhere")));
+        Assert.Equal(1, missing.Code);
+        Assert.False(File.Exists(P("none.png")));
+    }
+
+    [Fact]
     public void StageOverridesAreValidated()
     {
         var (code, _, err) = CliRunner.Run("generate", "--model", _model, "--prompt", "x", "--size", "64x64", "--steps", "4",
