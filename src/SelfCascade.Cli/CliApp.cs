@@ -28,6 +28,8 @@ public static class CliApp
         root.Add(CompareCommand.Create(console));
         root.Add(DataCommand.Create(console));
         root.Add(ConvertUpsamplersCommand.Create(console));
+        root.Add(TrainBaseCommand.Create(console));
+        root.Add(TrainUpsamplersCommand.Create(console));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
