@@ -25,10 +25,12 @@ public static class TrainBaseCommand
         prediction.AcceptOnlyFromAmong("epsilon", "v_prediction");
         var dtype = new Option<string>("--export-dtype") { Description = "Weight dtype of the exported folder", DefaultValueFactory = _ => "fp16" };
         dtype.AcceptOnlyFromAmong("fp32", "fp16", "bf16");
+        var initFrom = new Option<string?>("--init-from") { Description = "Fine-tune an exported model folder of the same preset (e.g. at a higher --size) instead of training from scratch" };
+        var freezeText = new Option<bool>("--freeze-text-encoder") { Description = "Train the UNet only (the text encoder stays as loaded)" };
         var common = new TrainingCliOptions(defaultLr: 1e-3, defaultCaptionDropout: 0.1);
         var cmd = new Command("train-base", "Train a small text-to-image base model in pixel space and export a diffusers folder (OUT/model)")
         {
-            data, preset, size, ema, previewEvery, previewPrompts, tokenizer, schedule, prediction, dtype,
+            data, preset, size, ema, previewEvery, previewPrompts, tokenizer, schedule, prediction, dtype, initFrom, freezeText,
         };
         common.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
@@ -40,7 +42,7 @@ public static class TrainBaseCommand
                 PreviewPrompts = p.GetValue(previewPrompts) is { Length: > 0 } prompts ? prompts : null,
                 TokenizerDir = ResolveTokenizer(p.GetValue(tokenizer)), BetaSchedule = p.GetValue(schedule)!,
                 PredictionType = p.GetValue(prediction)!, ExportDType = TorchRuntime.ParseDType(p.GetValue(dtype)),
-                Device = p.GetValue(common.Device)!,
+                Device = p.GetValue(common.Device)!, InitFrom = p.GetValue(initFrom), TrainTextEncoder = !p.GetValue(freezeText),
             };
             var result = BaseModelTraining.Run(p.GetValue(data)!, options, model, TrainingCliOptions.Bar(console),
                 console.Cancellation, line => console.Error.WriteLine(line));

@@ -66,8 +66,16 @@ public sealed class BaseModelTask : TrainingTask
         }
         FreshWeights.Initialize(_unet);
         FreshWeights.Initialize(_text);
-        _trainable = _unet.named_parameters().Select(p => ("unet." + p.name, p.parameter))
-            .Concat(_text.named_parameters().Select(p => ("text_encoder." + p.name, p.parameter))).ToArray();
+        if (options.InitFrom is string init)
+        {
+            // Fine-tuning: the exported (fp16) weights stream into the fp32 networks; a shape mismatch is a clear error.
+            WeightLoader.Load(_unet, WeightLoader.ResolveWeightFiles(Path.Combine(init, "unet")));
+            WeightLoader.Load(_text, WeightLoader.ResolveWeightFiles(Path.Combine(init, "text_encoder")));
+        }
+        var unetParams = _unet.named_parameters().Select(p => ("unet." + p.name, p.parameter));
+        var textParams = _text.named_parameters().Select(p => ("text_encoder." + p.name, p.parameter));
+        _trainable = (options.TrainTextEncoder ? unetParams.Concat(textParams) : unetParams).ToArray();
+        if (!options.TrainTextEncoder) foreach (var p in _text.parameters()) p.requires_grad = false;
         if (_emaUnet is not null && _emaText is not null)
         {
             CopyWeights(_unet, _emaUnet);
@@ -79,7 +87,7 @@ public sealed class BaseModelTask : TrainingTask
             _ema = new ExponentialMovingAverage(pairs, options.EmaDecay);
         }
         _unet.train();
-        _text.train();
+        if (options.TrainTextEncoder) _text.train(); else _text.eval();
         _previewPrompts = options.PreviewPrompts is { Count: > 0 } given ? given
             : Enumerable.Range(0, data.Count).Select(data.CaptionAt).Where(c => c.Length > 0).Distinct().Take(4).DefaultIfEmpty("").ToList();
     }
@@ -97,7 +105,7 @@ public sealed class BaseModelTask : TrainingTask
     public override Device Device => _device;
     public override IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters => _trainable;
     /// <summary>None: both networks train. (The EMA copies take no gradients but do change, so they are not "frozen".)</summary>
-    public override IReadOnlyList<nn.Module> FrozenModules => [];
+    public override IReadOnlyList<nn.Module> FrozenModules => _options.TrainTextEncoder ? [] : [_text];
 
     public override IReadOnlyDictionary<string, string> Fingerprint => new Dictionary<string, string>
     {
@@ -105,6 +113,8 @@ public sealed class BaseModelTask : TrainingTask
         ["scheduler"] = PixelModelExporter.SchedulerJson(_options.SchedulerConfig()).ToJsonString(),
         ["ema_decay"] = _options.EmaDecay.ToString("R", CultureInfo.InvariantCulture),
         ["device"] = _device.ToString(),
+        ["init_from"] = _options.InitFrom is null ? "" : Path.GetFullPath(_options.InitFrom),
+        ["train_text_encoder"] = _options.TrainTextEncoder ? "true" : "false",
     };
 
     public override Tensor Loss(TrainingBatch batch, Generator generator)

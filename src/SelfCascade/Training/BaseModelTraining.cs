@@ -29,6 +29,13 @@ public sealed record BaseModelOptions
     public ScalarType ExportDType { get; init; } = ScalarType.Float16;
     /// <summary>"cpu", "cuda", "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
+    /// <summary>
+    /// Start from an exported model folder (unet/, text_encoder/) of the same preset instead of fresh weights: the
+    /// full fine-tune baseline at a higher resolution (the paper's comparison of adaptation cost).
+    /// </summary>
+    public string? InitFrom { get; init; }
+    /// <summary>Whether the text encoder trains too (false: frozen, only the UNet is fine-tuned).</summary>
+    public bool TrainTextEncoder { get; init; } = true;
 
     public IReadOnlyList<string> Validate()
     {

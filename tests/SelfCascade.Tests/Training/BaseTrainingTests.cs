@@ -93,6 +93,36 @@ public sealed class BaseTrainingTests : IDisposable
     }
 
     [Fact]
+    public void FineTuneStartsFromTheExportAndFreezesTheTextEncoder()
+    {
+        BaseModelTraining.Run(_data, Loop("scratch", 2), Model());
+        var export = Path.Combine(_dir, "scratch", "model");
+        var options = Loop("finetune", 2);
+        var fineModel = Model() with { InitFrom = export, TrainTextEncoder = false };
+        BaseModelTraining.Run(_data, options, fineModel);
+        // The text encoder is exactly the export's (frozen); the UNet moved away from it.
+        using var a = SafeTensorsFile.Open(Path.Combine(export, "text_encoder", "model.safetensors"));
+        using var b = SafeTensorsFile.Open(Path.Combine(options.OutputDir, "model", "text_encoder", "model.safetensors"));
+        foreach (var name in a.Entries.Keys)
+        {
+            using var x = a.Read(name);
+            using var y = b.Read(name);
+            Assert.True(Parity.Same(x, y), name);
+        }
+        using var u1 = SafeTensorsFile.Open(Path.Combine(export, "unet", "diffusion_pytorch_model.safetensors"));
+        using var u2 = SafeTensorsFile.Open(Path.Combine(options.OutputDir, "model", "unet", "diffusion_pytorch_model.safetensors"));
+        using var w1 = u1.Read("conv_in.weight");
+        using var w2 = u2.Read("conv_in.weight");
+        Assert.False(Parity.Same(w1, w2));
+        Assert.True(Parity.MaxAbsDiff(w1, w2) < 0.05, "fine-tuning two steps should stay close to the start");
+        using var pipe = StableDiffusionPipeline.FromPretrained(Path.Combine(options.OutputDir, "model"));
+        Assert.Equal(16, pipe.NativeSize);
+        // A fine-tune from a missing folder is a clear error.
+        var e = Assert.ThrowsAny<IOException>(() => BaseModelTraining.Run(_data, Loop("bad", 1), Model() with { InitFrom = Path.Combine(_dir, "none") }));
+        Assert.Contains("none", e.Message);
+    }
+
+    [Fact]
     public void ResumeAfterCancelIsBitIdenticalToAnUninterruptedRun()
     {
         // Uninterrupted: 6 steps (checkpoints at 3 and 6).
