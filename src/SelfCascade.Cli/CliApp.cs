@@ -26,6 +26,7 @@ public static class CliApp
         root.Add(PlanCommand.Create(console));
         root.Add(UpscaleCommand.Create(console));
         root.Add(CompareCommand.Create(console));
+        root.Add(BenchQualityCommand.Create(console));
         root.Add(DataCommand.Create(console));
         root.Add(ConvertUpsamplersCommand.Create(console));
         root.Add(TrainBaseCommand.Create(console));

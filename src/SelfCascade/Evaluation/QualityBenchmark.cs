@@ -12,7 +12,11 @@ public sealed record QualityPrompt(string Id, string Caption, long Seed);
 /// A method under test: produces the image for a prompt at a target size (width = height = size). The benchmark
 /// times each call and reads the process's peak resident memory around it.
 /// </summary>
-public sealed record QualityMethod(string Name, Func<QualityPrompt, int, RgbImage> Generate);
+public sealed record QualityMethod(string Name, Func<QualityPrompt, int, RgbImage> Generate)
+{
+    /// <summary>Target sizes this method can produce (null = all; a fine-tuned model only its own size).</summary>
+    public IReadOnlySet<int>? Sizes { get; init; }
+}
 
 /// <summary>One row of the table: a method at one scale, all metrics over the prompts.</summary>
 public sealed record QualityRow(
@@ -57,6 +61,7 @@ public static class QualityBenchmark
             var realSpectrum = PowerSpectrum.MeanRadial(real);
             foreach (var method in methods)
             {
+                if (method.Sizes is not null && !method.Sizes.Contains(size)) continue;
                 progress?.Report($"{method.Name} x{scale} ({size}px, {prompts.Count} images)");
                 var images = new List<RgbImage>();
                 double seconds = 0, peak = 0;

@@ -65,6 +65,23 @@ public static class BitmapFont
     /// <summary>Width in pixels of <paramref name="text"/> at <paramref name="scale"/> (1 column between glyphs).</summary>
     public static int Measure(string text, int scale = 1) => text.Length == 0 ? 0 : (text.Length * (GlyphWidth + 1) - 1) * scale;
 
+    /// <summary>Draws text on a Skia canvas as filled squares (plots); same glyphs as <see cref="Draw(RgbImage,string,int,int,ValueTuple{byte,byte,byte},int)"/>.</summary>
+    public static void Draw(SkiaSharp.SKCanvas canvas, string text, float x, float y, float scale, SkiaSharp.SKPaint paint)
+    {
+        foreach (var ch in text.ToUpperInvariant())
+        {
+            var glyph = Glyphs.TryGetValue(ch, out var g) ? g : Glyphs['?'];
+            for (int row = 0; row < GlyphHeight; row++)
+                for (int col = 0; col < GlyphWidth; col++)
+                    if (glyph[row][col] == '#')
+                        canvas.DrawRect(x + col * scale, y + row * scale, scale, scale, paint);
+            x += (GlyphWidth + 1) * scale;
+        }
+    }
+
+    /// <summary>Width of <paramref name="text"/> drawn at a fractional <paramref name="scale"/>.</summary>
+    public static float Measure(string text, float scale) => text.Length == 0 ? 0 : (text.Length * (GlyphWidth + 1) - 1) * scale;
+
     /// <summary>Draws text into an RGB image (clipped at the edges); unknown characters draw as '?'.</summary>
     public static void Draw(RgbImage image, string text, int x, int y, (byte R, byte G, byte B) color, int scale = 1)
     {

@@ -1,0 +1,76 @@
+using System.CommandLine;
+using System.Globalization;
+using SelfCascade.Evaluation;
+using SelfCascade.Pipelines;
+
+namespace SelfCascade.Cli.Commands;
+
+/// <summary>`selfcascade bench-quality`: the paper's comparison on the emoji data (table, grid, fidelity plot).</summary>
+public static class BenchQualityCommand
+{
+    public static Command Create(CliConsole console)
+    {
+        var model = ModelOption.Create();
+        var data = new Option<string>("--data") { Description = "Dataset folder from `selfcascade data` (manifest.json, render/)", Required = true };
+        var prompts = new Option<int>("--prompts") { Description = "Test-split prompts (seed = index)", DefaultValueFactory = _ => 24 };
+        var scales = new Option<string>("--scales") { Description = "Per-side scales", DefaultValueFactory = _ => "2,4" };
+        var steps = new Option<int>("--steps") { Description = "Denoising steps", DefaultValueFactory = _ => 25 };
+        var guidance = new Option<double?>("--guidance") { Description = "Guidance scale (default: the model's)" };
+        var methods = new Option<string>("--methods") { Description = "Tuning-free methods", DefaultValueFactory = _ => "direct,attn-scale,upscale-only,self-cascade" };
+        var lite = new Option<string?>("--upsamplers-lite") { Description = "lite upsampler checkpoints per stage (comma-separated)" };
+        var liteSteps = new Option<long>("--lite-steps") { Description = "Training steps of the lite sets (for the plot)", DefaultValueFactory = _ => 0 };
+        var full = new Option<string?>("--upsamplers-full") { Description = "full upsampler checkpoints per stage (comma-separated)" };
+        var fullSteps = new Option<long>("--full-steps") { Description = "Training steps of the full sets (for the plot)", DefaultValueFactory = _ => 0 };
+        var fineTuned = new Option<string[]>("--finetuned") { Description = "A fine-tuned model as NAME=DIR@STEPS (repeatable); evaluated at its own size" };
+        var featureNet = new Option<string>("--feature-net") { Description = "Feature network file (trained on the renders when missing)", DefaultValueFactory = _ => "feature-net.safetensors" };
+        var epochs = new Option<int>("--feature-epochs") { Description = "Epochs when the feature network is trained", DefaultValueFactory = _ => 8 };
+        var output = new Option<string>("--out") { Description = "Markdown table output", DefaultValueFactory = _ => "quality.md" };
+        var grid = new Option<string?>("--grid") { Description = "Comparison grid PNG (largest scale)" };
+        var plot = new Option<string?>("--plot") { Description = "Fidelity-vs-training-steps plot PNG (smallest scale)" };
+        var cmd = new Command("bench-quality", "Measure repetition, base consistency, FD/KID (whole and patches), detail and cost per method and scale")
+        {
+            model, data, prompts, scales, steps, guidance, methods, lite, liteSteps, full, fullSteps, fineTuned, featureNet, epochs, output, grid, plot,
+        };
+        cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
+        {
+            var modelDir = ModelOption.Resolve(p.GetValue(model));
+            var fts = (p.GetValue(fineTuned) ?? []).Select(ParseFineTuned).ToList();
+            var options = new QualityRunOptions
+            {
+                DataDir = p.GetValue(data)!, Prompts = p.GetValue(prompts), Steps = p.GetValue(steps), Guidance = p.GetValue(guidance),
+                Scales = Split(p.GetValue(scales)!).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList(),
+                Methods = Split(p.GetValue(methods)!), UpsamplersLite = Split(p.GetValue(lite)), UpsamplersFull = Split(p.GetValue(full)),
+                FineTuned = fts, FeatureNetPath = p.GetValue(featureNet)!, FeatureNetEpochs = p.GetValue(epochs),
+            };
+            using var pipe = StableDiffusionPipeline.FromPretrained(modelDir);
+            var result = QualityBenchmarkRunner.Run(pipe, options, new SyncProgress(console), console.Cancellation);
+            var header = string.Create(CultureInfo.InvariantCulture,
+                $"Model `{Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/'))}` (native {pipe.NativeSize} px), {result.Prompts.Count} test-split prompts, {options.Steps} steps, guidance {options.Guidance ?? pipe.DefaultGuidance}, pivot strength {options.PivotStrength}, {Environment.ProcessorCount} CPU cores.");
+            File.WriteAllText(p.GetValue(output)!, QualityBenchmarkRunner.Markdown(result, header));
+            if (p.GetValue(grid) is string g) result.Grid.SavePng(g);
+            if (p.GetValue(plot) is string pl)
+                SeriesPlot.Save(pl, $"FD at x{options.Scales.Min()} vs training steps", "training steps",
+                    QualityBenchmarkRunner.FidelitySeries(result.Rows, options.Scales.Min(), p.GetValue(liteSteps), p.GetValue(fullSteps), fts));
+            console.Out.Write(QualityBenchmark.ToMarkdown(result.Rows));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static List<string> Split(string? s) => (s ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
+
+    /// <summary>NAME=DIR@STEPS.</summary>
+    public static FineTunedModel ParseFineTuned(string text)
+    {
+        int eq = text.IndexOf('='), at = text.LastIndexOf('@');
+        if (eq <= 0 || at <= eq + 1 || !long.TryParse(text[(at + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var steps))
+            throw new ArgumentException($"--finetuned '{text}' is not NAME=DIR@STEPS");
+        return new FineTunedModel(text[..eq], text[(eq + 1)..at], steps);
+    }
+
+    /// <summary>Progress lines written as they happen (the benchmark runs on this thread).</summary>
+    private sealed class SyncProgress(CliConsole console) : IProgress<string>
+    {
+        public void Report(string value) => console.Error.WriteLine(value);
+    }
+}

@@ -1,0 +1,193 @@
+using System.Globalization;
+using System.Text;
+using SelfCascade.Cascade;
+using SelfCascade.Cascade.Upsamplers;
+using SelfCascade.Data;
+using SelfCascade.Imaging;
+using SelfCascade.Pipelines;
+using TorchSharp;
+
+namespace SelfCascade.Evaluation;
+
+/// <summary>A fine-tuned model evaluated as a method: its own native size only, sampled directly.</summary>
+public sealed record FineTunedModel(string Name, string Directory, long TrainingSteps);
+
+public sealed record QualityRunOptions
+{
+    /// <summary>A dataset folder made by `selfcascade data` (manifest.json, render/{size}/{split}/).</summary>
+    public required string DataDir { get; init; }
+    public int Prompts { get; init; } = 24;
+    public IReadOnlyList<int> Scales { get; init; } = [2, 4];
+    public int Steps { get; init; } = 25;
+    public double? Guidance { get; init; }
+    public double PivotStrength { get; init; } = 0.7;
+    /// <summary>Which of direct, attn-scale, upscale-only, self-cascade to run (the tuned and fine-tuned ones follow their inputs).</summary>
+    public IReadOnlyList<string> Methods { get; init; } = ["direct", "attn-scale", "upscale-only", "self-cascade"];
+    /// <summary>Feature-upsampler checkpoints per upscaling stage (32→64, 64→128, ...) and their training steps.</summary>
+    public IReadOnlyList<string> UpsamplersLite { get; init; } = [];
+    public IReadOnlyList<string> UpsamplersFull { get; init; } = [];
+    public IReadOnlyList<FineTunedModel> FineTuned { get; init; } = [];
+    /// <summary>The feature network for FD/KID: loaded from here, or trained on the train split and saved here.</summary>
+    public required string FeatureNetPath { get; init; }
+    public int FeatureNetEpochs { get; init; } = 8;
+    public int GridPrompts { get; init; } = 4;
+    public int KidSubsetSize { get; init; } = 50;
+}
+
+public sealed record QualityRunResult(IReadOnlyList<QualityRow> Rows, RgbImage Grid, IReadOnlyList<QualityPrompt> Prompts, string FeatureNetNote);
+
+/// <summary>
+/// Runs <see cref="QualityBenchmark"/> on a dataset and a pipeline: test-split captions as prompts (seed = index),
+/// real renders of the test split at each target size, the methods by name, the tuned cascade from upsampler
+/// checkpoints, fine-tuned models at their own size, and a comparison grid at the largest scale.
+/// </summary>
+public static class QualityBenchmarkRunner
+{
+    public static QualityRunResult Run(StableDiffusionPipeline pipe, QualityRunOptions o, IProgress<string>? progress = null,
+        CancellationToken ct = default)
+    {
+        var manifest = Path.Combine(o.DataDir, "manifest.json");
+        var entries = DatasetManifest.ReadEntries(manifest);
+        var test = entries.Where(e => e.Split == Split.Test).OrderBy(e => e.Id, StringComparer.Ordinal).ToList();
+        if (test.Count == 0) throw new InvalidDataException($"{manifest}: no test-split designs");
+        var prompts = test.Take(o.Prompts).Select((e, i) => new QualityPrompt(e.Id, e.Caption, i)).ToList();
+        int native = pipe.NativeSize;
+        var realCache = new Dictionary<int, IReadOnlyList<RgbImage>>();
+        IReadOnlyList<RgbImage> Real(int size)
+        {
+            if (realCache.TryGetValue(size, out var r)) return r;
+            var list = test.Select(e => Path.Combine(o.DataDir, DatasetSummary.ImagePath(size, Split.Test, e.Id)))
+                .Where(File.Exists).Select(RgbImage.Load).ToList();
+            if (list.Count == 0) throw new InvalidDataException($"{o.DataDir}: no test renders at {size} px (run `selfcascade data --sizes ...,{size}`)");
+            return realCache[size] = list;
+        }
+
+        var (features, note) = LoadOrTrainFeatures(o, entries, native, progress);
+        using var _ = features;
+        double guidance = o.Guidance ?? pipe.DefaultGuidance;
+        RgbImage Sample(GenerationMethod method, QualityPrompt p, int size, IStageFeatureInjector? injector = null, StableDiffusionPipeline? with = null)
+        {
+            ct.ThrowIfCancellationRequested();
+            var target = with ?? pipe;
+            using var result = CascadeGenerator.Generate(target, new CascadeRequest
+            {
+                Request = new GenerationRequest(p.Caption) { Seed = p.Seed, Steps = o.Steps, Guidance = guidance, Width = size, Height = size },
+                Method = method, PivotStrength = o.PivotStrength, Injector = injector,
+            }, null, ct);
+            return result.Images[0];
+        }
+
+        var methods = new List<QualityMethod>();
+        foreach (var m in o.Methods)
+        {
+            var kind = m switch
+            {
+                "direct" => GenerationMethod.Direct, "attn-scale" => GenerationMethod.AttnScale,
+                "upscale-only" => GenerationMethod.UpscaleOnly, "self-cascade" => GenerationMethod.SelfCascade,
+                _ => throw new ArgumentException($"unknown method '{m}'"),
+            };
+            methods.Add(new QualityMethod(m, (p, size) => Sample(kind, p, size)));
+        }
+        var owned = new List<IDisposable>();
+        try
+        {
+            foreach (var (name, dirs) in new[] { ("self-cascade+lite", o.UpsamplersLite), ("self-cascade+full", o.UpsamplersFull) })
+            {
+                if (dirs.Count == 0) continue;
+                var injector = FeatureUpsamplerInjector.FromCheckpoints(dirs, pipe.Unet, null, pipe.DType);
+                owned.Add(injector);
+                methods.Add(new QualityMethod(name, (p, size) => Sample(GenerationMethod.SelfCascade, p, size, injector))
+                {
+                    // A set trained for k upscaling stages serves targets up to native x 2^k.
+                    Sizes = Enumerable.Range(1, dirs.Count).Select(k => native << k).ToHashSet(),
+                });
+            }
+            foreach (var ft in o.FineTuned)
+            {
+                var other = StableDiffusionPipeline.FromPretrained(ft.Directory, new PipelineOptions { Device = pipe.Device.ToString(), DType = pipe.DType });
+                owned.Add(other);
+                methods.Add(new QualityMethod(ft.Name, (p, size) => Sample(GenerationMethod.Direct, p, size, null, other))
+                {
+                    Sizes = new HashSet<int> { other.NativeSize },
+                });
+            }
+
+            // Keep the first few prompts' images at the largest scale for the grid.
+            int gridScale = o.Scales.Max();
+            var gridCells = new Dictionary<string, IReadOnlyList<RgbImage>>();
+            void Keep(string name, int scale, IReadOnlyList<RgbImage> images)
+            {
+                if (scale == gridScale || name == "base") gridCells[name] = images.Take(o.GridPrompts).ToList();
+            }
+            var rows = QualityBenchmark.Run(
+                new QualityBenchmarkOptions
+                {
+                    NativeSize = native, Scales = o.Scales,
+                    Fidelity = new FidelityOptions(KidSubsetSize: Math.Min(o.KidSubsetSize, prompts.Count), KidSubsets: 50),
+                },
+                prompts, p => Sample(GenerationMethod.Direct, p, native), Real, methods, features, progress, Keep);
+            var grid = Grid(gridCells, prompts.Take(o.GridPrompts).ToList(), native * gridScale);
+            return new QualityRunResult(rows, grid, prompts, note);
+        }
+        finally
+        {
+            foreach (var d in owned) d.Dispose();
+        }
+    }
+
+    private static RgbImage Grid(Dictionary<string, IReadOnlyList<RgbImage>> cells, IReadOnlyList<QualityPrompt> prompts, int size)
+    {
+        var list = new List<(RgbImage, string)>();
+        int columns = cells.Count;
+        for (int i = 0; i < prompts.Count; i++)
+            foreach (var (name, images) in cells)
+                if (i < images.Count) list.Add((images[i], i == 0 ? name : ""));
+        return ImageGrid.Compose(list, columns);
+    }
+
+    /// <summary>The FeatureNet from <see cref="QualityRunOptions.FeatureNetPath"/>, or trained to tell the train-split designs apart at every size.</summary>
+    private static (FeatureNetExtractor, string) LoadOrTrainFeatures(QualityRunOptions o, IReadOnlyList<DatasetEntry> entries, int native, IProgress<string>? progress)
+    {
+        if (File.Exists(o.FeatureNetPath))
+            return (new FeatureNetExtractor(FeatureNet.Load(o.FeatureNetPath), ownsNet: true), $"loaded {Path.GetFileName(o.FeatureNetPath)}");
+        var train = entries.Where(e => e.Split == Split.Train).OrderBy(e => e.Id, StringComparer.Ordinal).ToList();
+        var data = new List<(RgbImage, int)>();
+        var sizes = new[] { native, native * 2, native * 4 };
+        for (int label = 0; label < train.Count; label++)
+            foreach (var s in sizes)
+            {
+                var path = Path.Combine(o.DataDir, DatasetSummary.ImagePath(s, Split.Train, train[label].Id));
+                if (File.Exists(path)) data.Add((RgbImage.Load(path), label));
+            }
+        if (data.Count == 0) throw new InvalidDataException($"{o.DataDir}: no train renders to train the feature network on");
+        progress?.Report($"feature network: {data.Count} renders of {train.Count} designs, {o.FeatureNetEpochs} epochs");
+        var result = FeatureNetTrainer.Train(data, new FeatureNetTrainOptions { Epochs = o.FeatureNetEpochs, InputSize = 64, Seed = 0 });
+        result.Net.Save(o.FeatureNetPath);
+        var last = result.History[^1];
+        return (new FeatureNetExtractor(result.Net, ownsNet: true),
+            string.Create(CultureInfo.InvariantCulture, $"trained here: {train.Count} train-split designs x sizes {string.Join("/", sizes)}, {o.FeatureNetEpochs} epochs, final loss {last.Loss:F3}, accuracy {last.Accuracy:P0}"));
+    }
+
+    /// <summary>The fidelity-against-training-steps series: tuned sets start at the tuning-free cascade, fine-tunes at direct.</summary>
+    public static List<(string, IReadOnlyList<(double, double)>)> FidelitySeries(IReadOnlyList<QualityRow> rows, int scale,
+        long liteSteps, long fullSteps, IReadOnlyList<FineTunedModel> fineTuned)
+    {
+        double Fd(string m) => rows.FirstOrDefault(r => r.Method == m && r.Scale == scale)?.Fd ?? double.NaN;
+        var series = new List<(string, IReadOnlyList<(double, double)>)>();
+        if (!double.IsNaN(Fd("self-cascade+lite"))) series.Add(("tuned lite", [(0, Fd("self-cascade")), (liteSteps, Fd("self-cascade+lite"))]));
+        if (!double.IsNaN(Fd("self-cascade+full"))) series.Add(("tuned full", [(0, Fd("self-cascade")), (fullSteps, Fd("self-cascade+full"))]));
+        var ft = fineTuned.Where(f => !double.IsNaN(Fd(f.Name))).Select(f => ((double)f.TrainingSteps, Fd(f.Name))).ToList();
+        if (ft.Count > 0) series.Add(("fine-tune", [(0, Fd("direct")), .. ft]));
+        return series;
+    }
+
+    public static string Markdown(QualityRunResult r, string header)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(header);
+        sb.AppendLine();
+        sb.AppendLine(QualityBenchmark.ToMarkdown(r.Rows));
+        sb.AppendLine($"Feature network for FD/KID: {r.FeatureNetNote}.");
+        return sb.ToString();
+    }
+}
