@@ -83,7 +83,7 @@ public static class CascadeBench
         Console.WriteLine("Peak resident memory is reset (/proc/self/clear_refs) before the run and read at each stage's end.");
     }
 
-    private static StableDiffusionPipeline BuildPipeline(string unetJson, string vaeJson, int context, Device device, ScalarType dtype)
+    public static StableDiffusionPipeline BuildPipeline(string unetJson, string vaeJson, int context, Device device, ScalarType dtype)
     {
         var unet = BenchModels.Unet(unetJson, device, dtype);
         var vae = BenchModels.Vae(vaeJson, device, dtype);

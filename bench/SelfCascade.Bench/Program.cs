@@ -30,9 +30,13 @@ public static class Program
             case "cascade":
                 CascadeBench.Run(opts, device, dtype);
                 return 0;
+            case "upsamplers":
+                UpsamplerBench.Run(opts, device, dtype);
+                return 0;
             default:
                 Console.Error.WriteLine("usage: SelfCascade.Bench unet-vae [--model medium|sd21|sdxl] [--sizes 256,512] [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--repeats N]");
                 Console.Error.WriteLine("       SelfCascade.Bench cascade [--model medium|sd21] [--size 1024x1024] [--steps 20] [--device cpu|cuda] [--dtype ...]");
+                Console.Error.WriteLine("       SelfCascade.Bench upsamplers [--size 512x512] [--steps 10] [--device cpu|cuda]");
                 return 2;
         }
     }
