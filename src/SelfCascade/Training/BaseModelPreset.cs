@@ -13,7 +13,7 @@ namespace SelfCascade.Training;
 /// </summary>
 public sealed class BaseModelPreset
 {
-    public static readonly string[] Names = ["tiny", "small"];
+    public static readonly string[] Names = ["tiny", "small", "emoji"];
 
     public string Name { get; }
     public JsonObject UnetJson { get; }
@@ -64,6 +64,13 @@ public sealed class BaseModelPreset
         "tiny" => new BaseModelPreset(name,
             Unet([32, 64, 128], layers: 1, heads: [2, 4, 8], crossDim: 64, groups: 8),
             Text(hidden: 64, layers: 2, heads: 4)),
+        // The embedded model's shape: tiny's widths without attention at full resolution, so a 4x cascade to 128 px
+        // stays cheap on a CPU (16,384 tokens of self-attention per layer would dominate every step there).
+        "emoji" => new BaseModelPreset(name,
+            Unet([32, 64, 128], layers: 1, heads: [2, 4, 8], crossDim: 64, groups: 8,
+                down: ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+                up: ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]),
+            Text(hidden: 64, layers: 2, heads: 4)),
         "small" => new BaseModelPreset(name,
             Unet([64, 128, 256], layers: 2, heads: [4, 8, 8], crossDim: 128, groups: 16),
             Text(hidden: 128, layers: 4, heads: 4)),
@@ -83,15 +90,15 @@ public sealed class BaseModelPreset
         if (problems.Count > 0) throw new ConfigException($"preset {Name}: " + string.Join("; ", problems));
     }
 
-    private static JsonObject Unet(int[] channels, int layers, int[] heads, int crossDim, int groups) => Normalise(new JsonObject
+    private static JsonObject Unet(int[] channels, int layers, int[] heads, int crossDim, int groups, string[]? down = null, string[]? up = null) => Normalise(new JsonObject
     {
         ["block_out_channels"] = new JsonArray(channels.Select(c => (JsonNode)c).ToArray()),
         ["layers_per_block"] = layers,
         ["attention_head_dim"] = new JsonArray(heads.Select(c => (JsonNode)c).ToArray()),
         ["cross_attention_dim"] = crossDim,
         ["norm_num_groups"] = groups,
-        ["down_block_types"] = new JsonArray("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-        ["up_block_types"] = new JsonArray("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        ["down_block_types"] = new JsonArray((down ?? ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]).Select(b => (JsonNode)b!).ToArray()),
+        ["up_block_types"] = new JsonArray((up ?? ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]).Select(b => (JsonNode)b!).ToArray()),
     });
 
     /// <summary>Adds diffusers' class name and the keys this project's pixel-space model fixes.</summary>
