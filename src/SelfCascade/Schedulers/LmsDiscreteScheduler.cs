@@ -69,9 +69,10 @@ public sealed class LmsDiscreteScheduler : SigmaScheduler
         _derivatives.Add(derivative.alias().DetachFromDisposeScope());
         if (_derivatives.Count > LmsOrder) { _derivatives[0].Dispose(); _derivatives.RemoveAt(0); }
         int order = Math.Min(i + 1, LmsOrder);
-        // prev = sample + sum(coeff_k * derivatives[-1 - k]), the sum accumulated first as Python's sum() does
+        // prev = sample + sum(coeff_k * derivatives[-1 - k]), the sum accumulated first as Python's sum() does; zip()
+        // stops at the shorter list, so a run that starts part-way (img2img) uses as many terms as it has derivatives.
         Tensor sum = Mul(_derivatives[^1], LmsCoefficient(order, i, 0));
-        for (int k = 1; k < order; k++)
+        for (int k = 1; k < Math.Min(order, _derivatives.Count); k++)
             sum = sum.add(Mul(_derivatives[_derivatives.Count - 1 - k], LmsCoefficient(order, i, k)));
         var prev = sample.add(sum);
         StepIndex = i + 1;

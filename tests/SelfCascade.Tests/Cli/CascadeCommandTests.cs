@@ -151,3 +151,48 @@ public sealed class CascadeCommandTests : IDisposable
         Assert.False(File.Exists(P("s.png")));
     }
 }
+
+/// <summary>The cascade with every scheduler, and with SDXL (whose time_ids follow each stage's size).</summary>
+public sealed class CascadeSchedulerTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("sc-cs-").FullName;
+    public CascadeSchedulerTests() => TorchSetup.Ensure();
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Theory]
+    [InlineData("ddim")]
+    [InlineData("pndm")]
+    [InlineData("euler")]
+    [InlineData("euler-a")]
+    [InlineData("dpm++2m")]
+    [InlineData("dpm++2m-karras")]
+    [InlineData("lms")]
+    [InlineData("unipc")]
+    [InlineData("ddpm")]
+    public void EverySchedulerRunsTheCascade(string scheduler)
+    {
+        var model = TinyModelFolders.BuildSd(Path.Combine(_dir, "m"));
+        var (code, output, err) = CliRunner.Run("generate", "--model", model, "--prompt", "a red circle", "--size", "64x64",
+            "--steps", "5", "--scheduler", scheduler, "--json", "--out", Path.Combine(_dir, "o.png"));
+        Assert.True(code == 0, err);
+        using var json = JsonDocument.Parse(output);
+        Assert.Equal(2, json.RootElement.GetProperty("stages").GetArrayLength());
+        var px = RgbImage.Load(Path.Combine(_dir, "o.png")).Pixels;
+        Assert.True(px.Max() - px.Min() > 10, "flat image");
+    }
+
+    [Fact]
+    public void SdxlCascadeConditionsEachStageOnItsSize()
+    {
+        var model = TinyModelFolders.BuildSdxl(Path.Combine(_dir, "xl"));
+        using var pipe = StableDiffusionPipeline.FromPretrained(model);
+        using var ids = pipe.TimeIds(64, 48, 2);
+        Assert.Equal(new float[] { 48, 64, 0, 0, 48, 64 }, ids[0].data<float>().ToArray());
+        using var result = CascadeGenerator.Generate(pipe, new CascadeRequest
+        {
+            Request = new GenerationRequest("a red circle") { Steps = 4, Width = 64, Height = 64 },
+            BaseSize = new SelfCascade.Cascade.PixelSize(32, 32),
+        });
+        Assert.Equal((64, 64), (result.Images[0].Width, result.Images[0].Height));
+    }
+}

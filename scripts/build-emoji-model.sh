@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Reproduces the embedded emoji base model, its feature upsamplers, the fine-tune baselines and the quality
+# benchmark, exactly as committed (docs/BENCHMARKS.md, models/emoji-base/README.md). CPU only; on the 2-core
+# development machine the whole run takes about 1.5 hours. Usage: scripts/build-emoji-model.sh [WORK_DIR]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work="${1:-$here/runs}"
+sc="$here/selfcascade"
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+N=${UPSAMPLER_STEPS:-100}        # training steps of every upsampler set and of the short fine-tune
+FT_LONG=$((5 * N))               # the long fine-tune (the paper's "5x" comparison)
+
+# 1. Data: emoji SVGs from npm (MIT / Apache-2.0), rendered at 32, 64, 128 px with captions and a fixed split.
+"$sc" data --out "$work/data" --sizes 32,64,128,256
+
+# 2. The base model: pixel space, 32x32, trained from scratch (preset 'emoji').
+"$sc" train-base --data "$work/data/render/32/train" --out "$work/base" --preset emoji --steps ${BASE_STEPS:-2500} \
+  --warmup 100 --checkpoint-every 250 --preview-every 500 --threads 2 --seed 0
+model="$work/base/model"
+
+# 3. Feature upsamplers, both variants, for 32->64 (stage 1) and 64->128 (stage 2), the same number of steps.
+for v in lite full; do
+  "$sc" train-upsamplers --model "$model" --data "$work/data/render/64/train" --variant $v --size 64 --stage-scale 2 \
+    --steps $N --batch 8 --lr 5e-4 --checkpoint-every $N --out "$work/ups-$v-64" --threads 2
+  "$sc" train-upsamplers --model "$model" --data "$work/data/render/128/train" --variant $v --size 128 --stage-scale 2 \
+    --steps $N --batch 4 --lr 5e-4 --checkpoint-every $N --out "$work/ups-$v-128" --threads 2
+done
+
+# 4. The full fine-tune baseline: the base UNet trained at 64 px for N and 5N steps (text encoder frozen).
+for steps in $N $FT_LONG; do
+  "$sc" train-base --data "$work/data/render/64/train" --out "$work/ft-$steps" --preset emoji --size 64 \
+    --init-from "$model" --freeze-text-encoder --steps $steps --batch 8 --lr 5e-4 --checkpoint-every $steps \
+    --preview-every 0 --threads 2 --seed 0
+done
+
+# 5. The quality benchmark (docs/BENCHMARKS.md's table, grid and plot).
+"$sc" bench-quality --model "$model" --data "$work/data" --prompts 24 --steps 25 --scales 2,4 \
+  --upsamplers-lite "$work/ups-lite-64/upsamplers,$work/ups-lite-128/upsamplers" --lite-steps $N \
+  --upsamplers-full "$work/ups-full-64/upsamplers,$work/ups-full-128/upsamplers" --full-steps $N \
+  --finetuned "finetune-${N}=$work/ft-$N/model@$N" --finetuned "finetune-${FT_LONG}=$work/ft-$FT_LONG/model@$FT_LONG" \
+  --feature-net "$work/feature-net.safetensors" --out "$work/quality.md" \
+  --grid "$here/docs/benchmark-grid.png" --plot "$here/docs/benchmark-fidelity.png"
