@@ -10,7 +10,7 @@ namespace SelfCascade.Cli;
 public sealed class CascadeOptions
 {
     public readonly Option<string?> BaseSize = new("--base-size") { Description = "Base stage WIDTHxHEIGHT (default: about the native area at the target's aspect)" };
-    public readonly Option<double> PivotStrength = new("--pivot-strength") { Description = "img2img strength of each later stage (0.7 = the paper's K = 700)", DefaultValueFactory = _ => 0.7 };
+    public readonly Option<double?> PivotStrength = new("--pivot-strength") { Description = "img2img strength of each later stage (default: the model's, 0.7 = the paper's K = 700 for SD)" };
     public readonly Option<string?> StageSteps = new("--stage-steps") { Description = "Steps per stage, comma-separated from the base stage (e.g. 50,40,40)" };
     public readonly Option<string?> StageStrength = new("--stage-strength") { Description = "Strength per later stage, comma-separated from stage 1 (e.g. 0.7,0.6)" };
     public readonly Option<string?> StageGuidance = new("--stage-guidance") { Description = "Guidance per stage, comma-separated from the base stage" };
@@ -51,8 +51,8 @@ public sealed class CascadeOptions
         var guidances = ParseList(p.GetValue(StageGuidance), "--stage-guidance");
         for (int i = 0; i < guidances.Count; i++) Merge(i, new StageSettings(GuidanceScale: guidances[i]));
         PixelSize? baseSize = p.GetValue(BaseSize) is string b ? ToPixelSize(CliParsing.ParseSize(b)) : null;
-        double strength = p.GetValue(PivotStrength);
-        if (!(strength > 0 && strength <= 1)) throw new ArgumentException($"--pivot-strength {strength} must be in (0, 1]");
+        double? strength = p.GetValue(PivotStrength);
+        if (strength is double s0 && !(s0 > 0 && s0 <= 1)) throw new ArgumentException($"--pivot-strength {s0} must be in (0, 1]");
         return new Settings(baseSize, strength, overrides,
             p.GetValue(PivotMode) == "bicubic" ? PivotResizeMode.Bicubic : PivotResizeMode.Bilinear,
             p.GetValue(SaveStages),
@@ -76,7 +76,7 @@ public sealed class CascadeOptions
         return list;
     }
 
-    public sealed record Settings(PixelSize? BaseSize, double PivotStrength, IReadOnlyDictionary<int, StageSettings> Overrides,
+    public sealed record Settings(PixelSize? BaseSize, double? PivotStrength, IReadOnlyDictionary<int, StageSettings> Overrides,
         PivotResizeMode PivotMode, string? SaveStagesDir, VaeTiling Tiling, string[] UpsamplerDirs, double? PlainBelow)
     {
         /// <summary>The tuned cascade's injector from --upsamplers (null without); the caller disposes it.</summary>

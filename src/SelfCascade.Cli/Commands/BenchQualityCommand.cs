@@ -45,7 +45,7 @@ public static class BenchQualityCommand
             using var pipe = StableDiffusionPipeline.FromPretrained(modelDir);
             var result = QualityBenchmarkRunner.Run(pipe, options, new SyncProgress(console), console.Cancellation);
             var header = string.Create(CultureInfo.InvariantCulture,
-                $"Model `{Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/'))}` (native {pipe.NativeSize} px), {result.Prompts.Count} test-split prompts, {options.Steps} steps, guidance {options.Guidance ?? pipe.DefaultGuidance}, pivot strength {options.PivotStrength}, {Environment.ProcessorCount} CPU cores.");
+                $"Model `{Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/'))}` (native {pipe.NativeSize} px), {result.Prompts.Count} test-split prompts, {options.Steps} steps, guidance {options.Guidance ?? pipe.DefaultGuidance}, pivot strength {options.PivotStrength ?? pipe.DefaultPivotStrength}, {Environment.ProcessorCount} CPU cores.");
             File.WriteAllText(p.GetValue(output)!, QualityBenchmarkRunner.Markdown(result, header));
             if (p.GetValue(grid) is string g) result.Grid.SavePng(g);
             if (p.GetValue(plot) is string pl)

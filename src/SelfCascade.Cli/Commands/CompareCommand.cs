@@ -24,7 +24,7 @@ public static class CompareCommand
             DefaultValueFactory = _ => string.Join(",", Choices),
         };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0, Description = "Random seed" };
-        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 50, Description = "Denoising steps" };
+        var steps = new Option<int?>("--steps") { Description = "Denoising steps (default: the model's, 50 for SD)" };
         var guidance = new Option<double?>("--guidance") { Description = "Guidance scale" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
         var output = new Option<string>("--out") { Description = "Output grid PNG", Required = true };
@@ -54,7 +54,7 @@ public static class CompareCommand
                 bool isBase = m == "base";
                 var request = new GenerationRequest(p.GetValue(prompt)!)
                 {
-                    NegativePrompt = p.GetValue(negative), Seed = p.GetValue(seed), Steps = p.GetValue(steps), Guidance = p.GetValue(guidance),
+                    NegativePrompt = p.GetValue(negative), Seed = p.GetValue(seed), Steps = p.GetValue(steps) ?? pipe.DefaultSteps, Guidance = p.GetValue(guidance),
                     Width = isBase ? 0 : w, Height = isBase ? 0 : h,
                 };
                 var sw = Stopwatch.StartNew();

@@ -19,7 +19,7 @@ public static class GenerateCommand
         var prompt = new Option<string>("--prompt") { Description = "What to draw", Required = true };
         var negative = new Option<string?>("--negative-prompt") { Description = "What to steer away from" };
         var seed = new Option<long>("--seed") { Description = "Random seed (noise drawn on a CPU generator, as diffusers)", DefaultValueFactory = _ => 0 };
-        var steps = new Option<int>("--steps") { Description = "Denoising steps", DefaultValueFactory = _ => 50 };
+        var steps = new Option<int?>("--steps") { Description = "Denoising steps (default: the model's, 50 for SD)" };
         var guidance = new Option<double?>("--guidance") { Description = "Classifier-free guidance scale (default 7.5; SDXL 5.0)" };
         var size = new Option<string?>("--size") { Description = "WIDTHxHEIGHT in pixels (default: the model's native size)" };
         var method = new Option<string?>("--method")
@@ -51,7 +51,7 @@ public static class GenerateCommand
             if (p.GetValue(size) is string s) (width, height) = CliParsing.ParseSize(s);
             var request = new GenerationRequest(promptText)
             {
-                NegativePrompt = p.GetValue(negative), Seed = p.GetValue(seed), Steps = p.GetValue(steps),
+                NegativePrompt = p.GetValue(negative), Seed = p.GetValue(seed), Steps = p.GetValue(steps) ?? 1,
                 Guidance = p.GetValue(guidance), Width = width, Height = height, NumImages = p.GetValue(numImages),
             };
             StableDiffusionPipeline.ValidateRequest(request);
@@ -63,6 +63,12 @@ public static class GenerateCommand
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
             });
             double loadSeconds = load.Elapsed.TotalSeconds;
+            if (p.GetValue(steps) is null)
+                request = new GenerationRequest(promptText)
+                {
+                    NegativePrompt = request.NegativePrompt, Seed = request.Seed, Steps = pipe.DefaultSteps, Guidance = request.Guidance,
+                    Width = width, Height = height, NumImages = request.NumImages,
+                };
             int w = width > 0 ? width : pipe.NativeSize, h = height > 0 ? height : pipe.NativeSize;
             var methodName = p.GetValue(method) ?? (w > pipe.NativeSize || h > pipe.NativeSize ? "self-cascade" : "direct");
             using var injector = settings.CreateInjector(pipe);
@@ -75,7 +81,7 @@ public static class GenerateCommand
             if (cascadeRequest.Method == GenerationMethod.SelfCascade)
             {
                 meta["stages"] = string.Join(" -> ", result.Stages.Select(st => $"{st.Width}x{st.Height}"));
-                meta["pivot_strength"] = cascadeRequest.PivotStrength.ToString(CultureInfo.InvariantCulture);
+                meta["pivot_strength"] = (cascadeRequest.PivotStrength ?? pipe.DefaultPivotStrength).ToString(CultureInfo.InvariantCulture);
             }
             var stageFiles = settings.SaveStagesDir is string stagesDir ? StageFileNames(stagesDir, result) : [];
             WriteAll([.. result.Images, .. result.StageImages], [.. files, .. stageFiles], meta);

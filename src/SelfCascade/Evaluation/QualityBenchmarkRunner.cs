@@ -20,7 +20,8 @@ public sealed record QualityRunOptions
     public IReadOnlyList<int> Scales { get; init; } = [2, 4];
     public int Steps { get; init; } = 25;
     public double? Guidance { get; init; }
-    public double PivotStrength { get; init; } = 0.7;
+    /// <summary>Null = the model's default.</summary>
+    public double? PivotStrength { get; init; }
     /// <summary>Which of direct, attn-scale, upscale-only, self-cascade to run (the tuned and fine-tuned ones follow their inputs).</summary>
     public IReadOnlyList<string> Methods { get; init; } = ["direct", "attn-scale", "upscale-only", "self-cascade"];
     /// <summary>Feature-upsampler checkpoints per upscaling stage (32→64, 64→128, ...) and their training steps.</summary>

@@ -31,7 +31,7 @@ public static class CascadeGenerator
             Granularity = CascadeMath.GranularityFromDownBlocks(model.VaeScaleFactor, model.UnetBlocks),
             BaseSize = request.BaseSize,
             Steps = r.Steps,
-            Strength = request.PivotStrength,
+            Strength = request.PivotStrength ?? model.DefaultPivotStrength,
             GuidanceScale = r.Guidance ?? model.DefaultGuidance,
             StageOverrides = request.StageOverrides,
             Batch = r.NumImages,
@@ -224,7 +224,7 @@ public static class CascadeGenerator
                 sw.Restart();
                 var o = request.StageOverrides.GetValueOrDefault(k);
                 var size = new PixelSize(w0 << k, h0 << k);
-                var stage = new ScaleStage(k, size, f, o?.Steps ?? r.Steps, o?.Strength ?? request.PivotStrength,
+                var stage = new ScaleStage(k, size, f, o?.Steps ?? r.Steps, o?.Strength ?? request.PivotStrength ?? pipe.DefaultPivotStrength,
                     o?.GuidanceScale ?? guidance, 2, 2, (double)size.Pixels / ((long)pipe.NativeSize * pipe.NativeSize), 0.09);
                 var next = RunStage(pipe, request, latents, prevSize, stage, emb, CascadeMath.StageSeed(r.Seed, k), progress, ct, doublings + 1);
                 latents.Dispose();

@@ -22,8 +22,8 @@ public sealed class CascadeRequest
     public GenerationMethod Method { get; init; } = GenerationMethod.SelfCascade;
     /// <summary>The base stage size; null = the planner's choice (about native area at the target's aspect).</summary>
     public PixelSize? BaseSize { get; init; }
-    /// <summary>img2img strength of every later stage (0.7 ≈ the paper's K = 700).</summary>
-    public double PivotStrength { get; init; } = 0.7;
+    /// <summary>img2img strength of every later stage; null = the model's default (0.7 ≈ the paper's K = 700).</summary>
+    public double? PivotStrength { get; init; }
     /// <summary>Per-stage overrides of steps, strength and guidance (stage index → settings).</summary>
     public IReadOnlyDictionary<int, StageSettings> StageOverrides { get; init; } = new Dictionary<int, StageSettings>();
     public PivotResizeMode PivotMode { get; init; } = PivotResizeMode.Bilinear;

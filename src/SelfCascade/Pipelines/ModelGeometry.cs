@@ -8,10 +8,15 @@ namespace SelfCascade.Pipelines;
 /// <summary>What planning needs of a model: native size, VAE factor, UNet depth; read from configs or a loaded pipeline.</summary>
 public sealed record ModelGeometry(int NativeSize, int VaeScaleFactor, int UnetBlocks, ModelFamily Family, int BytesPerElement = 4)
 {
-    public double DefaultGuidance => Family == ModelFamily.StableDiffusionXL ? 5.0 : 7.5;
+    public ModelDefaults Defaults { get; init; } = new();
+    public double DefaultGuidance => Defaults.Guidance ?? (Family == ModelFamily.StableDiffusionXL ? 5.0 : 7.5);
+    public double DefaultPivotStrength => Defaults.PivotStrength ?? ModelDefaults.PaperPivotStrength;
 
     public static ModelGeometry Of(StableDiffusionPipeline pipe) =>
-        new(pipe.NativeSize, pipe.VaeScaleFactor, pipe.Unet.Config.NumBlocks, pipe.Family, pipe.DType == ScalarType.Float32 ? 4 : 2);
+        new(pipe.NativeSize, pipe.VaeScaleFactor, pipe.Unet.Config.NumBlocks, pipe.Family, pipe.DType == ScalarType.Float32 ? 4 : 2)
+        {
+            Defaults = pipe.Defaults,
+        };
 
     /// <summary>From a diffusers folder's configs only: sample_size x 2^(VAE blocks - 1).</summary>
     public static ModelGeometry FromFolder(string dir, ScalarType dtype = ScalarType.Float32)
@@ -20,6 +25,9 @@ public sealed record ModelGeometry(int NativeSize, int VaeScaleFactor, int UnetB
         var unet = UNet2DConditionConfig.Load(Path.Combine(folder.ComponentDir("unet"), "config.json"));
         int vaeFactor = folder.Has("vae") ? AutoencoderKLConfig.Load(Path.Combine(folder.ComponentDir("vae"), "config.json")).ScaleFactor : 1;
         return new ModelGeometry((unet.SampleSize ?? 64) * vaeFactor, vaeFactor, unet.NumBlocks, folder.DetectFamily(),
-            dtype == ScalarType.Float32 ? 4 : 2);
+            dtype == ScalarType.Float32 ? 4 : 2)
+        {
+            Defaults = ModelDefaults.Read(Path.Combine(folder.Root, "model_index.json")),
+        };
     }
 }

@@ -86,7 +86,10 @@ public sealed class StableDiffusionPipeline : IDisposable
             }
             bool forceZeros = ReadForceZeros(folder);
             var prompts = new PromptEncoder(tokenizer, te, tokenizer2, te2, forceZeros);
-            return new StableDiffusionPipeline(family, unet, vae, scheduler, prompts, device, options.DType, owned.ToArray(), folder, vaeDType);
+            return new StableDiffusionPipeline(family, unet, vae, scheduler, prompts, device, options.DType, owned.ToArray(), folder, vaeDType)
+            {
+                Defaults = ModelDefaults.Read(Path.Combine(folder.Root, "model_index.json")),
+            };
         }
         catch
         {
@@ -116,7 +119,12 @@ public sealed class StableDiffusionPipeline : IDisposable
         for (int i = 0; i < _owned.Length; i++) if (_owned[i] is NoiseScheduler) _owned[i] = scheduler;
     }
 
-    public double DefaultGuidance => Family == ModelFamily.StableDiffusionXL ? 5.0 : 7.5;
+    /// <summary>The folder's sampling defaults (model_index.json `_selfcascade_defaults`), if any.</summary>
+    public ModelDefaults Defaults { get; init; } = new();
+
+    public double DefaultGuidance => Defaults.Guidance ?? (Family == ModelFamily.StableDiffusionXL ? 5.0 : 7.5);
+    public double DefaultPivotStrength => Defaults.PivotStrength ?? ModelDefaults.PaperPivotStrength;
+    public int DefaultSteps => Defaults.Steps ?? ModelDefaults.DiffusersSteps;
 
     public PromptEmbeddings EncodePrompt(string prompt, string? negativePrompt, bool classifierFreeGuidance) =>
         Prompts.Encode(prompt, negativePrompt, classifierFreeGuidance, Device, DType);

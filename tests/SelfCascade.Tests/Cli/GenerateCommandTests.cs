@@ -58,6 +58,22 @@ public sealed class GenerateCommandTests : IDisposable
     }
 
     [Fact]
+    public void EmbeddedModelIsTheDefaultAndReachesSixteenTimesItsPixels()
+    {
+        // README's first command: no --model, the committed emoji model, 32 -> 64 -> 128 px, offline.
+        var (code, output, err) = CliRunner.Run("generate", "--prompt", "red heart", "--size", "128x128", "--steps", "4", "--json", "--out", Out("readme.png"));
+        Assert.True(code == 0, err);
+        var png = RgbImage.Load(Out("readme.png"));
+        Assert.Equal((128, 128), (png.Width, png.Height));
+        Assert.Equal("emoji-base", RgbImage.ReadPngText(Out("readme.png"))["model"]);
+        using var json = JsonDocument.Parse(output);
+        Assert.Equal("self-cascade", json.RootElement.GetProperty("method").GetString());
+        Assert.Equal(3, json.RootElement.GetProperty("stages").GetArrayLength());
+        Assert.Equal(3.0, json.RootElement.GetProperty("guidance").GetDouble()); // the model's own default
+        Assert.Equal("0.5", RgbImage.ReadPngText(Out("readme.png"))["pivot_strength"]);
+    }
+
+    [Fact]
     public void SameSeedSameBytesAndJsonSummary()
     {
         string[] Args(string outName) => ["generate", "--model", _model, "--prompt", "a cat", "--seed", "11", "--steps", "3", "--json", "--out", Out(outName)];
