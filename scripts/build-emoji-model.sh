@@ -14,9 +14,11 @@ FT_LONG=$((5 * N))               # the long fine-tune (the paper's "5x" comparis
 "$sc" data --out "$work/data" --sizes 32,64,128,256
 
 # 2. The base model: pixel space, 32x32, trained from scratch (preset 'emoji').
-"$sc" train-base --data "$work/data/render/32/train" --out "$work/base" --preset emoji --steps ${BASE_STEPS:-2500} \
+"$sc" train-base --data "$work/data/render/32/train" --out "$work/base" --preset emoji --steps ${BASE_STEPS:-3000} \
   --warmup 100 --checkpoint-every 250 --preview-every 500 --threads 2 --seed 0
 model="$work/base/model"
+# The committed models/emoji-base is this folder plus the sampling defaults in model_index.json
+# ("_selfcascade_defaults": guidance 3, pivot strength 0.5, 25 steps; see its README).
 
 # 3. Feature upsamplers, both variants, for 32->64 (stage 1) and 64->128 (stage 2), the same number of steps.
 for v in lite full; do
@@ -34,9 +36,9 @@ for steps in $N $FT_LONG; do
 done
 
 # 5. The quality benchmark (docs/BENCHMARKS.md's table, grid and plot).
-"$sc" bench-quality --model "$model" --data "$work/data" --prompts 24 --steps 25 --scales 2,4 \
+"$sc" bench-quality --model "$here/models/emoji-base" --data "$work/data" --prompts ${PROMPTS:-8} --steps 20 --scales 2,4 --guidance 3 \
   --upsamplers-lite "$work/ups-lite-64/upsamplers,$work/ups-lite-128/upsamplers" --lite-steps $N \
   --upsamplers-full "$work/ups-full-64/upsamplers,$work/ups-full-128/upsamplers" --full-steps $N \
   --finetuned "finetune-${N}=$work/ft-$N/model@$N" --finetuned "finetune-${FT_LONG}=$work/ft-$FT_LONG/model@$FT_LONG" \
-  --feature-net "$work/feature-net.safetensors" --out "$work/quality.md" \
-  --grid "$here/docs/benchmark-grid.png" --plot "$here/docs/benchmark-fidelity.png"
+  --feature-net "$here/models/emoji-featurenet.safetensors" \
+  --out "$here/docs/quality-table.md" --grid "$here/docs/benchmark-grid.png" --plot "$here/docs/benchmark-fidelity.png"
