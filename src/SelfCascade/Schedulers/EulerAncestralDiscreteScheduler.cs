@@ -15,10 +15,7 @@ public sealed class EulerAncestralDiscreteScheduler : SigmaScheduler
 
     protected override double[] ComputeTimesteps(int n)
     {
-        var spacing = Config.TimestepSpacing ?? "linspace";
-        double[] timesteps = spacing == "linspace"
-            ? ScheduleMath.LinspaceTimestepsFloat32(Config.NumTrainTimesteps, n)
-            : ScheduleMath.SpacedTimesteps(spacing, Config.NumTrainTimesteps, n, Config.StepsOffset);
+        double[] timesteps = DiscreteTimesteps(n);
         SigmaValues = timesteps.Select(t => (float)ScheduleMath.Interp(t, TrainSigmas)).Append(0f).ToArray();
         return timesteps;
     }

@@ -15,10 +15,7 @@ public class EulerDiscreteScheduler : SigmaScheduler
     protected override double[] ComputeTimesteps(int n)
     {
         // EulerDiscreteScheduler.set_timesteps: float32 timesteps; sigmas interpolated in float64 from the float32 table.
-        var spacing = Config.TimestepSpacing ?? "linspace";
-        double[] timesteps = spacing == "linspace"
-            ? ScheduleMath.LinspaceTimestepsFloat32(Config.NumTrainTimesteps, n)
-            : ScheduleMath.SpacedTimesteps(spacing, Config.NumTrainTimesteps, n, Config.StepsOffset);
+        double[] timesteps = DiscreteTimesteps(n);
         double[] sigmas;
         if (Config.InterpolationType == "log_linear")
         {

@@ -18,10 +18,7 @@ public sealed class LmsDiscreteScheduler : SigmaScheduler
 
     protected override double[] ComputeTimesteps(int n)
     {
-        var spacing = Config.TimestepSpacing ?? "linspace";
-        double[] timesteps = spacing == "linspace"
-            ? ScheduleMath.LinspaceTimestepsFloat32(Config.NumTrainTimesteps, n)
-            : ScheduleMath.SpacedTimesteps(spacing, Config.NumTrainTimesteps, n, Config.StepsOffset);
+        double[] timesteps = DiscreteTimesteps(n);
         double[] sigmas = timesteps.Select(t => ScheduleMath.Interp(t, TrainSigmas)).ToArray();
         if (Config.UseKarrasSigmas)
         {

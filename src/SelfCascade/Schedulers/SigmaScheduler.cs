@@ -35,6 +35,18 @@ public abstract class SigmaScheduler : NoiseScheduler
         BeginIndex = beginIndex;
     }
 
+    /// <summary>
+    /// The float32 timesteps of the discrete sigma schedulers' set_timesteps (Euler, Euler ancestral, LMS):
+    /// linspace by default, else leading/trailing spacing with steps_offset.
+    /// </summary>
+    protected double[] DiscreteTimesteps(int n)
+    {
+        var spacing = Config.TimestepSpacing ?? "linspace";
+        return spacing == "linspace"
+            ? ScheduleMath.LinspaceTimestepsFloat32(Config.NumTrainTimesteps, n)
+            : ScheduleMath.SpacedTimesteps(spacing, Config.NumTrainTimesteps, n, Config.StepsOffset);
+    }
+
     protected override void ResetState()
     {
         StepIndex = null;
