@@ -45,7 +45,7 @@ public static class SafeTensorsDTypes
 /// Reader of the safetensors format (8-byte little-endian header length, JSON header, raw little-endian data).
 /// Opening validates the whole header against the file size (DESIGN.md §4); reading streams one tensor at a time.
 /// </summary>
-public sealed class SafeTensorsFile : IDisposable
+public sealed class SafeTensorsFile : ITensorSource
 {
     /// <summary>The format's own limit on the header (100 MB), checked before the header is read.</summary>
     public const long MaxHeaderBytes = 100_000_000;
