@@ -15,6 +15,8 @@ namespace SelfCascade.Cascade.Upsamplers;
 public static class ReleasedUpsamplerImporter
 {
     private const string Prefix = "feature_upsampler";
+    /// <summary>The released blocks normalise with `normalization(C)` = GroupNorm32(32, C), whatever the UNet's norm_num_groups.</summary>
+    public const int ReleasedNormGroups = 32;
 
     /// <summary>Reads <paramref name="pthPath"/> and builds the full set for a UNet with <paramref name="unet"/>.</summary>
     /// <param name="stageScale">Recorded in the set's config (the released checkpoint adapts 1024 → 2048: 2).</param>
@@ -67,7 +69,7 @@ public static class ReleasedUpsamplerImporter
         }
         if (problems.Count > 0) throw new UpsamplerCheckpointException($"{source} does not fit this UNet: {string.Join("; ", problems)}");
 
-        var set = FeatureUpsamplerSet.Create(UpsamplerVariant.Full, unet, released, stageScale);
+        var set = FeatureUpsamplerSet.Build(FeatureUpsamplerConfig.For(UpsamplerVariant.Full, unet, released, stageScale) with { NormGroups = ReleasedNormGroups });
         try
         {
             var state = set.state_dict();
