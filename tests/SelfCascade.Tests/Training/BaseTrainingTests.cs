@@ -45,7 +45,10 @@ public sealed class BaseTrainingTests : IDisposable
         LearningRate = 1e-3, Seed = 7, CheckpointEvery = 3, KeepCheckpoints = 2, CaptionDropout = 0.3, Resume = resume,
     };
 
+    // 300 steps (~30 s on a quiet 2-core machine): only the falling loss needs them; every artefact and the export
+    // are also checked by the short run below, which the default suite runs.
     [Fact]
+    [Trait("Category", "Slow")]
     public void TrainingLowersTheLossAndExportsALoadableFolder()
     {
         var options = new TrainingOptions
@@ -90,6 +93,45 @@ public sealed class BaseTrainingTests : IDisposable
         // Not a flat image: the model draws something.
         var px = gen.Images[0].Pixels;
         Assert.True(px.Max() - px.Min() > 50, "generated image is flat");
+    }
+
+    [Fact]
+    public void ShortRunWritesEveryArtefactAndExportsALoadableFolder()
+    {
+        // The fast counterpart of the slow 300-step run: same code paths (warm-up, previews, checkpoint pruning,
+        // CSV, plot, fp16 export, loading and generating), 6 steps.
+        var options = new TrainingOptions
+        {
+            OutputDir = Path.Combine(_dir, "short"), Steps = 6, BatchSize = 4, LearningRate = 2e-3, WarmupSteps = 2,
+            Seed = 1, CheckpointEvery = 2, CaptionDropout = 0.1,
+        };
+        var reports = new List<TrainingProgress>();
+        var result = BaseModelTraining.Run(_data, options, Model(previewEvery: 3), new SyncProgress<TrainingProgress>(reports.Add));
+
+        Assert.Equal(6, result.FinalStep);
+        Assert.Equal([1e-3, 2e-3, 2e-3, 2e-3, 2e-3, 2e-3], result.Losses.Select(r => r.LearningRate));
+        Assert.All(result.Losses, r => Assert.True(double.IsFinite(r.Loss) && r.Loss > 0));
+        var csv = File.ReadAllLines(Path.Combine(options.OutputDir, "loss.csv"));
+        Assert.Equal(LossLog.Header, csv[0]);
+        Assert.Equal(7, csv.Length);
+        Assert.StartsWith("6,", csv[^1]);
+        var plot = RgbImage.Load(Path.Combine(options.OutputDir, "loss.png"));
+        Assert.Equal((LossPlot.Width, LossPlot.Height), (plot.Width, plot.Height));
+        Assert.True(File.Exists(Path.Combine(options.OutputDir, "previews", "step-00000003.png")));
+        Assert.True(File.Exists(Path.Combine(options.OutputDir, "previews", "final.png")));
+        var kept = new CheckpointStore(Path.Combine(options.OutputDir, "checkpoints")).List().Select(c => c.Step).ToArray();
+        Assert.Equal([4L, 6L], kept);
+        Assert.Contains(reports, r => r.Phase == "train" && r.Step == 6 && r.StepsPerSecond > 0);
+        Assert.Contains(reports, r => r.Phase == "preview" && r.Step == 3);
+
+        var model = Path.Combine(options.OutputDir, "model");
+        using (var st = SafeTensorsFile.Open(Path.Combine(model, "unet", "diffusion_pytorch_model.safetensors")))
+            Assert.All(st.Entries.Values, e => Assert.Equal("F16", e.DType));
+        using var pipe = StableDiffusionPipeline.FromPretrained(model);
+        Assert.Null(pipe.Vae);
+        Assert.Equal(16, pipe.NativeSize);
+        using var gen = pipe.Generate(new GenerationRequest("a red circle") { Steps = 3, Guidance = 3.0, Seed = 0 });
+        Assert.Equal((16, 16), (gen.Images[0].Width, gen.Images[0].Height));
     }
 
     [Fact]
