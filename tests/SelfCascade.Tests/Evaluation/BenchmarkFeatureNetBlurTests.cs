@@ -34,15 +34,16 @@ public sealed class BenchmarkFeatureNetBlurTests
             Assert.True(v[i] > v[i - 1], $"{what}: FD should grow with blur, got {string.Join(", ", v.Select(d => d.ToString("F3")))}");
     }
 
-    // 96 synthetic shape images at 32 px (the embedded model's native size): measured 1.10 1.17 1.45 2.72 9.62 and
-    // 1.95 2.05 2.40 3.69 9.91 for the two independent sets.
+    // 96 synthetic shape images at 32 px (the embedded model's native size). Measured at σ = 0, 0.5, 1, 2, 4:
+    // 1.10 1.17 1.45 2.72 9.62 and 1.95 2.05 2.40 3.69 9.91 for the two independent sets; σ = 0.5 is left out here
+    // only to keep the test under ~20 s (each σ is one more feature pass over 96 images).
     [Fact]
     public void FdRanksBlurOfAnIndependentShapeSet()
     {
         using var x = new FeatureNetExtractor(FeatureNet.Load(FeatureNetPath), ownsNet: true);
         var reference = RandomSet(seed: 1, count: 96, size: 32);
         foreach (int seed in new[] { 2, 3 })
-            AssertIncreasing($"independent set {seed}", FdByBlur(x, reference, RandomSet(seed: seed, count: 96, size: 32), [0, 0.5, 1, 2, 4]));
+            AssertIncreasing($"independent set {seed}", FdByBlur(x, reference, RandomSet(seed: seed, count: 96, size: 32), [0, 1, 2, 4]));
     }
 
     // The embedded model's own samples (6 prompts x 8 seeds-in-a-batch, 10 steps, 32 px) against an independent
