@@ -43,13 +43,13 @@ public static class CascadeGenerator
         return ScalePlanner.Plan(new PixelSize(width, height), options);
     }
 
-    /// <summary>Sqrt(log N_test / log N_train) over the token counts of the UNet's first (largest) attention level.</summary>
-    public static double AttentionEntropyScale(int nativeSize, int width, int height, int vaeScaleFactor)
-    {
-        double nTrain = Math.Pow(nativeSize / (double)vaeScaleFactor, 2);
-        double nTest = (width / (double)vaeScaleFactor) * (height / (double)vaeScaleFactor);
-        return Math.Sqrt(Math.Log(nTest) / Math.Log(nTrain));
-    }
+    /// <summary>
+    /// The attn-scale baseline's ratio of generated to training pixels (= token counts at every UNet level): each
+    /// self-attention layer with n tokens then scales its logits by sqrt(log n / log(n / ratio)), as the released
+    /// Self-Cascade code's ldm/attention.py does (there with the training size fixed at 512²; here the model's native size).
+    /// </summary>
+    public static double AttentionPixelRatio(int nativeSize, int width, int height) =>
+        (double)width * height / ((double)nativeSize * nativeSize);
 
     public static CascadeResult Generate(StableDiffusionPipeline pipe, CascadeRequest request, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default)
@@ -62,7 +62,7 @@ public static class CascadeGenerator
         {
             GenerationMethod.Direct => Direct(pipe, request, width, height, null, progress, cancellationToken),
             GenerationMethod.AttnScale => Direct(pipe, request, width, height,
-                new UNetForwardOptions { SelfAttentionLogitScale = AttentionEntropyScale(pipe.NativeSize, width, height, pipe.VaeScaleFactor) },
+                new UNetForwardOptions { SelfAttentionEntropyRatio = AttentionPixelRatio(pipe.NativeSize, width, height) },
                 progress, cancellationToken),
             GenerationMethod.UpscaleOnly => UpscaleOnly(pipe, request, width, height, progress, cancellationToken),
             _ => SelfCascade(pipe, request, Plan(pipe, width, height, request), progress, cancellationToken),

@@ -61,8 +61,8 @@ public sealed class CascadeCommandTests : IDisposable
         Assert.Equal(0, CliRunner.Run(Args("direct", "d.png")).Code);
         Assert.Equal(0, CliRunner.Run(Args("attn-scale", "a.png")).Code);
         Assert.NotEqual(RgbImage.Load(P("d.png")).Pixels, RgbImage.Load(P("a.png")).Pixels);
-        // sqrt(log(32*32) / log(16*16)) for a 64x64 image from a 32x32-native model with VAE factor 2.
-        Assert.Equal(Math.Sqrt(Math.Log(1024) / Math.Log(256)), CascadeGenerator.AttentionEntropyScale(32, 64, 64, 2), 12);
+        // A 64x64 image from a 32x32-native model: 4x the pixels (the per-level factors: Unet/AttnScaleBaselineTests).
+        Assert.Equal(4.0, CascadeGenerator.AttentionPixelRatio(32, 64, 64));
     }
 
     [Fact]

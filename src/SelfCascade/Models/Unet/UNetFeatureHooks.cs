@@ -35,15 +35,18 @@ public sealed class UNetForwardOptions
 {
     public IUNetFeatureHook? FeatureHook { get; init; }
 
-    /// <summary>
-    /// Multiplies every self-attention (attn1) logit, e.g. sqrt(log N_test / log N_train) for the attn-scale
-    /// baseline; null (default) = off, at no cost.
-    /// </summary>
+    /// <summary>Multiplies every self-attention (attn1) logit by a fixed factor; null (default) = off, at no cost.</summary>
     public double? SelfAttentionLogitScale { get; init; }
 
-    internal AttentionOptions Attention => SelfAttentionLogitScale is null
+    /// <summary>
+    /// The attn-scale baseline: each self-attention layer with n tokens scales its logits by
+    /// sqrt(log n / log(n / ratio)), ratio = generated pixels / training pixels (<see cref="AttentionOptions.EntropyScale"/>).
+    /// </summary>
+    public double? SelfAttentionEntropyRatio { get; init; }
+
+    internal AttentionOptions Attention => SelfAttentionLogitScale is null && SelfAttentionEntropyRatio is null
         ? AttentionOptions.Default
-        : new AttentionOptions { SelfAttentionLogitScale = SelfAttentionLogitScale };
+        : new AttentionOptions { SelfAttentionLogitScale = SelfAttentionLogitScale, SelfAttentionEntropyRatio = SelfAttentionEntropyRatio };
 }
 
 /// <summary>SDXL's `added_cond_kwargs` for `addition_embed_type: "text_time"`.</summary>
