@@ -65,6 +65,11 @@ public static class WeightLoader
     public static IReadOnlyList<string> ResolveWeightFiles(string componentDir, string? variant = null)
     {
         if (!Directory.Exists(componentDir)) throw new DirectoryNotFoundException($"{componentDir}: folder not found");
+        // diffusers' pipeline loading (model_variants): a folder without any file of the variant loads its plain
+        // weights (a hub repo's fp16 variant often leaves out a component).
+        if (variant is not null && !Directory.EnumerateFiles(componentDir).Select(System.IO.Path.GetFileName)
+                .Any(n => n!.Split('.') is { Length: > 2 } parts && parts[1].StartsWith(variant, StringComparison.Ordinal)))
+            variant = null;
         foreach (var b in BaseNames)
         {
             var single = System.IO.Path.Combine(componentDir, variant is null ? $"{b}.safetensors" : $"{b}.{variant}.safetensors");
