@@ -4,7 +4,7 @@ namespace SelfCascade.Checkpoints.Hub;
 /// Where and how a hub id is resolved. Unset values come from the environment as huggingface_hub reads it:
 /// HF_HUB_CACHE / HF_HOME / XDG_CACHE_HOME (cache), HF_ENDPOINT, HF_TOKEN (else HF_HOME/token), HF_HUB_OFFLINE.
 /// </summary>
-public sealed class HubOptions
+public sealed record HubOptions
 {
     /// <summary>The hub cache folder (default <see cref="HubCache.DefaultRoot"/>).</summary>
     public string? CacheDir { get; init; }
