@@ -72,5 +72,8 @@ public sealed class HubCliTests : IAsyncLifetime
         var (c5, o5, e5) = CliRunner.Run("plan", "--model", "tiny-org/sd-tiny", "--size", "64x64");
         Assert.True(c5 == 0, e5);
         Assert.Contains("64", o5);
+        var (c6, o6, e6) = CliRunner.Run("inspect", "--model", "tiny-org/sd-tiny");
+        Assert.True(c6 == 0, e6);
+        Assert.Contains(Path.Combine("snapshots", commit), o6);
     }
 }

@@ -216,6 +216,12 @@ public sealed class HubResolverTests : IAsyncLifetime
         var named = await HubModelResolver.ResolveAsync("org/two/sub/b.safetensors", _hub.Options());
         Assert.Equal((HubModelKind.SingleFile, "../../../blobs/" + FakeHubServer.Sha256([3])), (named.Kind, new FileInfo(named.Path).LinkTarget));
         Assert.Equal(named.Path, (await HubModelResolver.ResolveAsync("org/two/sub/b.safetensors", _hub.Options(offline: true))).Path);
+
+        // No safetensors at all: the lone .ckpt (for the allow-list unpickler); pickled .bin files are never picked.
+        var ckpt = HubTestContext.Commit("ckpt");
+        _hub.Server.Add("org/ckpt", ckpt, new Dictionary<string, byte[]> { ["v1.ckpt"] = [7, 7], ["pytorch_lora_weights.bin"] = [8] });
+        Assert.Equal("v1.ckpt", Path.GetFileName((await HubModelResolver.ResolveAsync("org/ckpt", _hub.Options())).Path));
+        Assert.Equal(["v1.ckpt"], _hub.SnapshotFiles("org/ckpt", ckpt));
     }
 
     [Fact]

@@ -128,7 +128,8 @@ public static partial class HubFileSelector
 
     /// <summary>
     /// Single-file checkpoints at the top of a repository without model_index.json: the `.safetensors` files (the
-    /// variant's when asked and present), or, when there are none, the pickles (`.ckpt`, `.pt`, `.pth`, `.bin`).
+    /// variant's when asked and present), or, when there are none, the pickles (`.ckpt`, `.pt`, `.pth`), which the
+    /// single-file loader reads with its allow-list unpickler only.
     /// </summary>
     public static IReadOnlyList<string> SingleFileCandidates(IReadOnlyCollection<string> repoFiles, string? variant)
     {
@@ -141,6 +142,6 @@ public static partial class HubFileSelector
         }
         if (st.Count > 0) return st;
         return top.Where(f => f.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".pt", StringComparison.OrdinalIgnoreCase)
-                              || f.EndsWith(".pth", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".bin", StringComparison.OrdinalIgnoreCase)).ToList();
+                              || f.EndsWith(".pth", StringComparison.OrdinalIgnoreCase)).ToList();
     }
 }
