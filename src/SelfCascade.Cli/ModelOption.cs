@@ -39,8 +39,13 @@ public static class ModelOption
     public static HubResolution ResolveHub(string id, CliConsole? console, string? variant, bool offline)
     {
         var progress = console?.Progress<HubDownloadProgress>(d => (d.Fraction, d.ToString()));
-        var r = HubModelResolver.Resolve(id, new HubOptions { Variant = variant, Offline = offline, Progress = progress },
-            console?.Cancellation ?? default);
+        HubResolution r;
+        try { r = HubModelResolver.Resolve(id, new HubOptions { Variant = variant, Offline = offline, Progress = progress }, console?.Cancellation ?? default); }
+        catch (HubException e) when (e.Kind is HubErrorKind.NotFound or HubErrorKind.OfflineMiss or HubErrorKind.Unauthorized or HubErrorKind.Transfer)
+        {
+            // A mistyped local folder also looks like org/name: say that it was tried as a path first.
+            throw new HubException(e.Kind, $"{e.Message} ('{id}' is not a local file or folder either)", e);
+        }
         if (r.FilesDownloaded > 0)
             console?.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"hub: {r.Id} ({r.Commit[..10]}): {r.FilesDownloaded} file(s), {r.BytesDownloaded / 1048576.0:F1} MiB downloaded into {r.Path}"));

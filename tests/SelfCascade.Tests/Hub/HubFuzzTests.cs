@@ -122,6 +122,15 @@ public sealed class HubFuzzTests(ITestOutputHelper output) : IAsyncLifetime
         File.Delete(config);
         File.CreateSymbolicLink(config, "../../../blobs/../../../outside/secret.json");
         await Refused(() => HubModelResolver.ResolveAsync("org/sd", _hub.Options(offline: true)), HubErrorKind.UnsafeName, "relative link outside");
+        File.Delete(config);
+        HubCache.Link(Path.Combine(_hub.RepoDir("org/sd"), "blobs", FakeHubServer.GitSha1(files["unet/config.json"])), config);
+        var unetDir = Path.Combine(ok.Path, "unet");
+        Directory.Move(unetDir, unetDir + ".real");
+        Directory.CreateSymbolicLink(unetDir, outside);
+        await Refused(() => HubModelResolver.ResolveAsync("org/sd", _hub.Options(offline: true)), HubErrorKind.UnsafeName, "folder link");
+        Directory.Delete(unetDir);
+        Directory.Move(unetDir + ".real", unetDir);
+        Assert.Equal(ok.Path, (await HubModelResolver.ResolveAsync("org/sd", _hub.Options(offline: true))).Path);
 
         // 6. Ids and revisions given on the command line.
         string[] badIds = ["a/../b", "../x/y", "a/b@..", "a/b@../../x", "a/b/../../c", "a--b/c", "-a/b", "a/b.git", "a/b@", "a/b@x\\y", "/a/b", "a/b/", "a/b@/x", "a/b@x//y", "a b/c"];
@@ -137,6 +146,6 @@ public sealed class HubFuzzTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(["cache", "outside"], Directory.GetFileSystemEntries(_hub.Dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         output.WriteLine($"hub fuzz: {_cases} hostile inputs, each one one-line error");
         Console.WriteLine($"hub fuzz: {_cases} hostile inputs, each one one-line error");
-        Assert.True(_cases >= 70, $"{_cases} cases");
+        Assert.True(_cases >= 74, $"{_cases} cases");
     }
 }

@@ -115,6 +115,14 @@ public sealed class HubCache(string root)
     public string? ExistingEntry(HubModelId id, string commit, string repoPath)
     {
         var pointer = PointerPath(id, commit, repoPath);
+        // huggingface_hub links files, never folders: a linked folder on the way (snapshots/<c>/unet -> /etc) is refused.
+        var snapshot = SnapshotDir(id, commit);
+        for (var dir = new DirectoryInfo(Path.GetDirectoryName(pointer)!); dir.FullName.Length >= snapshot.Length; dir = dir.Parent!)
+        {
+            if (dir.LinkTarget is string dirTarget)
+                throw new HubException(HubErrorKind.UnsafeName, $"{dir.FullName}: a folder link (to {HubNames.Show(dirTarget)}) inside a snapshot");
+            if (dir.FullName.Length == snapshot.Length) break;
+        }
         var info = new FileInfo(pointer);
         if (info.LinkTarget is string target)
         {

@@ -90,8 +90,8 @@ public static partial class HubFileSelector
 
     /// <summary>
     /// The weight files of one folder (names without folder): the variant's (`{base}.{variant}.safetensors`, its
-    /// shards and `.safetensors.index.{variant}.json`) when present, else the plain ones, else, when the folder has
-    /// exactly one variant, that one (what the loader takes when it is alone). Null when there are no safetensors.
+    /// shards and `.safetensors.index.{variant}.json`) when present, else the plain ones, else, with no variant
+    /// asked and exactly one variant in the folder, that one (what WeightLoader takes then). Null otherwise.
     /// </summary>
     public static IReadOnlyList<string>? ChooseWeights(IReadOnlyList<string> names, string? variant)
     {
@@ -102,7 +102,7 @@ public static partial class HubFileSelector
             var plain = names.Where(n => VariantOf(n, b, out var v) && v is null).ToList();
             if (plain.Count > 0) return plain;
         }
-        foreach (var b in WeightBases)
+        foreach (var b in variant is null ? WeightBases : [])
         {
             var byVariant = names.Where(n => VariantOf(n, b, out var v) && v is not null)
                 .GroupBy(n => { VariantOf(n, b, out var v); return v!; }).ToList();
