@@ -33,7 +33,7 @@ public static class BenchQualityCommand
         };
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
-            var modelDir = ModelOption.Resolve(p.GetValue(model));
+            var modelDir = ModelOption.Resolve(p.GetValue(model), console);
             var fts = (p.GetValue(fineTuned) ?? []).Select(ParseFineTuned).ToList();
             var options = new QualityRunOptions
             {

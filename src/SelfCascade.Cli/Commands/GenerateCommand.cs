@@ -40,6 +40,8 @@ public static class GenerateCommand
             model, prompt, negative, seed, steps, guidance, size, method, scheduler, numImages, device, dtype, output, json,
         };
         cascade.AddTo(cmd);
+        var hub = new HubCliOptions();
+        hub.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -56,11 +58,12 @@ public static class GenerateCommand
             };
             StableDiffusionPipeline.ValidateRequest(request);
             var settings = cascade.Read(p);
-            var modelDir = ModelOption.Resolve(p.GetValue(model));
+            var modelDir = hub.Resolve(p, model, console);
             var load = Stopwatch.StartNew();
             using var pipe = StableDiffusionPipeline.FromPretrained(modelDir, new PipelineOptions
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
+                Variant = p.GetValue(hub.Variant),
             });
             double loadSeconds = load.Elapsed.TotalSeconds;
             if (p.GetValue(steps) is null)
@@ -77,7 +80,7 @@ public static class GenerateCommand
                 (((double)g.Stage + (double)g.Step / Math.Max(1, g.TotalSteps)) / g.StageCount, g.ToString()));
             using var result = CascadeGenerator.Generate(pipe, cascadeRequest, progress, console.Cancellation);
             var files = OutputNames(outPath, result.Images.Count);
-            var meta = Metadata(request, pipe, result.Width, result.Height, modelDir, methodName);
+            var meta = Metadata(request, pipe, result.Width, result.Height, p.GetValue(model) ?? modelDir, methodName);
             if (cascadeRequest.Method == GenerationMethod.SelfCascade)
             {
                 meta["stages"] = string.Join(" -> ", result.Stages.Select(st => $"{st.Width}x{st.Height}"));

@@ -15,7 +15,7 @@ public static class InspectCommand
         var cmd = new Command("inspect", "Describe a diffusers Stable Diffusion folder and validate every weight file against its config") { model, json };
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
-            var report = ModelInspector.Inspect(p.GetValue(model)!);
+            var report = ModelInspector.Inspect(ModelOption.Resolve(p.GetValue(model), console));
             if (p.GetValue(json)) console.Out.WriteLine(JsonSerializer.Serialize(ToJson(report), CliConsole.Json));
             else Print(console.Out, report);
             if (!report.Ok) console.Error.WriteLine($"error: {report.ProblemCount} problem(s) found in {report.Root}");

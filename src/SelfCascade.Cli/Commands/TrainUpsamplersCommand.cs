@@ -34,7 +34,7 @@ public static class TrainUpsamplersCommand
             var options = common.Read(p);
             var up = new UpsamplerTrainingOptions
             {
-                ModelDir = p.GetValue(model)!, Variant = UpsamplerVariants.Parse(p.GetValue(variant)!), StageScale = p.GetValue(stageScale),
+                ModelDir = ModelOption.Resolve(p.GetValue(model), console), Variant = UpsamplerVariants.Parse(p.GetValue(variant)!), StageScale = p.GetValue(stageScale),
                 MaxTimestep = p.GetValue(maxTimestep), Size = p.GetValue(size),
                 Points = p.GetValue(points) is string s ? s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(InjectionPoint.Parse).ToList() : null,
                 FrozenDType = TorchRuntime.ParseDType(p.GetValue(dtype)), Device = p.GetValue(common.Device)!,

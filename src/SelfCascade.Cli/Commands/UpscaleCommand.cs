@@ -34,6 +34,8 @@ public static class UpscaleCommand
             model, image, scale, prompt, negative, seed, steps, guidance, scheduler, device, dtype, output, json,
         };
         cascade.AddTo(cmd);
+        var hub = new HubCliOptions();
+        hub.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -46,15 +48,16 @@ public static class UpscaleCommand
             };
             StableDiffusionPipeline.ValidateRequest(request);
             var settings = cascade.Read(p);
-            using var pipe = StableDiffusionPipeline.FromPretrained(ModelOption.Resolve(p.GetValue(model)), new PipelineOptions
+            using var pipe = StableDiffusionPipeline.FromPretrained(hub.Resolve(p, model, console), new PipelineOptions
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
+                Variant = p.GetValue(hub.Variant),
             });
             var progress = console.Progress<GenerationProgress>(g =>
                 (((double)g.Stage - 1 + (double)g.Step / Math.Max(1, g.TotalSteps)) / Math.Max(1, g.StageCount - 1), g.ToString()));
             using var injector = settings.CreateInjector(pipe);
             using var result = CascadeGenerator.Upscale(pipe, input, p.GetValue(scale), settings.ToRequest(request, GenerationMethod.SelfCascade, pipe, injector), progress, console.Cancellation);
-            var meta = GenerateCommand.Metadata(request, pipe, result.Width, result.Height, ModelOption.Resolve(p.GetValue(model)), "upscale");
+            var meta = GenerateCommand.Metadata(request, pipe, result.Width, result.Height, p.GetValue(model) ?? ModelOption.Resolve(null), "upscale");
             meta["source_image"] = Path.GetFileName(p.GetValue(image)!);
             meta["scale"] = p.GetValue(scale).ToString(CultureInfo.InvariantCulture);
             GenerateCommand.WriteAll(result.Images, [outPath], meta);

@@ -60,16 +60,21 @@ public static class WeightLoader
     /// <summary>
     /// The weight files of one component folder: `{base}[.{variant}].safetensors` or a sharded
     /// `{base}.safetensors.index[.{variant}].json`, for base `diffusion_pytorch_model` (diffusers) or `model`
-    /// (transformers). With no variant asked, plain files are preferred and a single variant is taken if alone.
+    /// (transformers). With no variant asked, plain files are preferred and a single variant is taken if alone; with
+    /// a variant asked that the folder has no file of, its plain files.
     /// </summary>
     public static IReadOnlyList<string> ResolveWeightFiles(string componentDir, string? variant = null)
     {
         if (!Directory.Exists(componentDir)) throw new DirectoryNotFoundException($"{componentDir}: folder not found");
+        // diffusers' pipeline loading (model_variants): a folder without any file of the variant loads its plain
+        // weights, and only those (a hub repo's fp16 variant often leaves out a component).
+        var wanted = variant is not null && !Directory.EnumerateFiles(componentDir).Select(System.IO.Path.GetFileName)
+            .Any(n => n!.Split('.') is { Length: > 2 } parts && parts[1].StartsWith(variant, StringComparison.Ordinal)) ? null : variant;
         foreach (var b in BaseNames)
         {
-            var single = System.IO.Path.Combine(componentDir, variant is null ? $"{b}.safetensors" : $"{b}.{variant}.safetensors");
+            var single = System.IO.Path.Combine(componentDir, wanted is null ? $"{b}.safetensors" : $"{b}.{wanted}.safetensors");
             if (File.Exists(single)) return [single];
-            var index = System.IO.Path.Combine(componentDir, variant is null ? $"{b}.safetensors.index.json" : $"{b}.safetensors.index.{variant}.json");
+            var index = System.IO.Path.Combine(componentDir, wanted is null ? $"{b}.safetensors.index.json" : $"{b}.safetensors.index.{wanted}.json");
             if (File.Exists(index)) return ReadShardIndex(index);
         }
         if (variant is null)
