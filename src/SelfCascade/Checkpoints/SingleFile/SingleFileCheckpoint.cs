@@ -139,14 +139,9 @@ public sealed class SingleFileCheckpoint : IModelComponents
     public ComponentKeyMap KeyMap(string component)
     {
         if (_maps.TryGetValue(component, out var map)) return map;
-        map = component switch
-        {
-            "unet" => UnetMap(),
-            "vae" => VaeMap(),
-            "text_encoder" => TextMap(component, Layout.TextEncoderPrefix, Layout.TextEncoderOpenClip, defaultProjection: false),
-            "text_encoder_2" when Layout.TextEncoder2Prefix is string p2 => TextMap(component, p2, openClip: true, defaultProjection: true),
-            _ => throw new InvalidDataException($"{Source}: no network '{component}' in an {DiffusersModelFolder.FamilyName(Family)} checkpoint"),
-        };
+        var (built, network) = ComponentKeyMaps.Build(component, Config(component), Layout);
+        network.Dispose();
+        map = built;
         if (map.Unmapped.Count > 0)
             throw new InvalidDataException($"{Source}: {map.Unmapped.Count} {component} tensor(s) have no place in the original layout: {string.Join(", ", map.Unmapped.Take(10))}");
         _maps[component] = map;
@@ -163,35 +158,6 @@ public sealed class SingleFileCheckpoint : IModelComponents
         var maps = KeyMaps();
         return File.Entries.Keys.Where(k => !maps.Any(m => m.Owns(k))).OrderBy(k => k, StringComparer.Ordinal).ToList();
     }
-
-    private ComponentKeyMap UnetMap()
-    {
-        var config = UNet2DConditionConfig.FromJson(Config("unet"));
-        using (ModelConstruction.On(torch.META, ScalarType.Float32))
-        using (var net = new UNet2DConditionModel(config))
-            return new ComponentKeyMap("unet", SingleFileLayout.UnetPrefix, new UnetKeyRule(config), Shapes(net));
-    }
-
-    private ComponentKeyMap VaeMap()
-    {
-        var config = AutoencoderKLConfig.FromJson(Config("vae"));
-        using (ModelConstruction.On(torch.META, ScalarType.Float32))
-        using (var net = new AutoencoderKL(config))
-            return new ComponentKeyMap("vae", SingleFileLayout.VaePrefix, new VaeKeyRule(config), Shapes(net));
-    }
-
-    private ComponentKeyMap TextMap(string component, string prefix, bool openClip, bool defaultProjection)
-    {
-        var json = Config(component);
-        bool projection = ClipTextConfig.DeclaredWithProjection(json) ?? defaultProjection;
-        var config = ClipTextConfig.From(json, withProjection: projection);
-        json.ThrowIfInvalid();
-        using var net = new ClipTextModel(config, torch.META, ScalarType.Float32);
-        IOriginalKeyRule rule = openClip ? new OpenClipKeyRule(config.NumHiddenLayers, projection) : new OpenAiClipKeyRule();
-        return new ComponentKeyMap(component, prefix, rule, Shapes(net));
-    }
-
-    private static List<(string, long[])> Shapes(nn.Module net) => net.state_dict().Select(kv => (kv.Key, kv.Value.shape)).ToList();
 
     public void Dispose() => File.Dispose();
 }
