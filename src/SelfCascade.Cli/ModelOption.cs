@@ -10,7 +10,7 @@ public static class ModelOption
 
     public static Option<string?> Create() => new("--model")
     {
-        Description = $"A diffusers Stable Diffusion folder (default: the embedded '{EmbeddedName}' model, offline)",
+        Description = $"A diffusers Stable Diffusion folder or a single-file checkpoint (.safetensors, original layout) (default: the embedded '{EmbeddedName}' model, offline)",
     };
 
     public static string Resolve(string? model)

@@ -40,6 +40,8 @@ public static class GenerateCommand
             model, prompt, negative, seed, steps, guidance, size, method, scheduler, numImages, device, dtype, output, json,
         };
         cascade.AddTo(cmd);
+        var singleFile = new SingleFileCliOptions();
+        singleFile.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -61,6 +63,7 @@ public static class GenerateCommand
             using var pipe = StableDiffusionPipeline.FromPretrained(modelDir, new PipelineOptions
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
+                ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
             });
             double loadSeconds = load.Elapsed.TotalSeconds;
             if (p.GetValue(steps) is null)

@@ -34,6 +34,8 @@ public static class UpscaleCommand
             model, image, scale, prompt, negative, seed, steps, guidance, scheduler, device, dtype, output, json,
         };
         cascade.AddTo(cmd);
+        var singleFile = new SingleFileCliOptions();
+        singleFile.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -49,6 +51,7 @@ public static class UpscaleCommand
             using var pipe = StableDiffusionPipeline.FromPretrained(ModelOption.Resolve(p.GetValue(model)), new PipelineOptions
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
+                ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
             });
             var progress = console.Progress<GenerationProgress>(g =>
                 (((double)g.Stage - 1 + (double)g.Step / Math.Max(1, g.TotalSteps)) / Math.Max(1, g.StageCount - 1), g.ToString()));
