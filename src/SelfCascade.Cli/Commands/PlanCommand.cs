@@ -20,10 +20,12 @@ public static class PlanCommand
         var cascade = new CascadeOptions();
         var cmd = new Command("plan", "Show the self-cascade stages for a target size, with steps and estimated cost") { model, size, steps, guidance, numImages, dtype, json };
         cascade.AddTo(cmd);
+        var singleFile = new SingleFileCliOptions();
+        singleFile.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var (w, h) = CliParsing.ParseSize(p.GetValue(size)!);
-            var geometry = ModelGeometry.FromFolder(ModelOption.Resolve(p.GetValue(model)), TorchRuntime.ParseDType(p.GetValue(dtype)));
+            var geometry = ModelGeometry.FromFolder(ModelOption.Resolve(p.GetValue(model)), TorchRuntime.ParseDType(p.GetValue(dtype)), singleFile.Read(p));
             var settings = cascade.Read(p);
             var request = new GenerationRequest("") { Steps = p.GetValue(steps), Guidance = p.GetValue(guidance), NumImages = p.GetValue(numImages), Width = w, Height = h };
             var plan = CascadeGenerator.Plan(geometry, w, h, new CascadeRequest

@@ -50,6 +50,10 @@ public sealed class SingleFileCommandTests : IDisposable
         var (c2, o2, e2) = CliRunner.Run(["generate", "--model", file, "--config", folder, "--out", Path.Combine(_dir, "b.png"), .. common]);
         Assert.True(c2 == 0, e2 + o2);
         Assert.Equal(Pixels(Path.Combine(_dir, "a.png")), Pixels(Path.Combine(_dir, "b.png")));
+        var (cp, op, ep) = CliRunner.Run("plan", "--model", file, "--config", folder, "--size", "64x64");
+        Assert.True(cp == 0, ep + op);
+        var (cf, of, _) = CliRunner.Run("plan", "--model", folder, "--size", "64x64");
+        Assert.Equal(of, op);
 
         var converted = Path.Combine(_dir, "converted");
         var (c3, o3, e3) = CliRunner.Run("convert", "--model", file, "--config", folder, "--out", converted);
