@@ -101,17 +101,24 @@ public sealed class SingleFileLoadingTests : IDisposable
         }
     }
 
-    [Fact]
-    public void Fp16FileLoadsAsTheHalvedWeights()
+    [Theory]
+    [InlineData(ScalarType.Float16)]
+    [InlineData(ScalarType.BFloat16)]
+    public void HalfPrecisionFileLoadsAsTheRoundedWeights(ScalarType fileType)
     {
-        var (folder, file) = Make("sd_tiny", ScalarType.Float16);
+        var folder = SingleFileReference.BuildFolder("sd_tiny", Path.Combine(_dir, "sd_tiny"));
+        var file = SingleFileReference.WriteSingleFile(folder, Path.Combine(_dir, $"sd_tiny.{fileType}.safetensors"), fileType);
+        using (var f = SafeTensorsFile.Open(file)) Assert.All(f.Entries.Values, e => Assert.Equal(SafeTensorsDTypes.FromScalarType(fileType), e.DType));
         using var a = StableDiffusionPipeline.FromPretrained(folder);
         using var b = StableDiffusionPipeline.FromPretrained(file, new PipelineOptions { ConfigDir = folder });
-        var sb = b.Unet.state_dict();
-        foreach (var (k, t) in a.Unet.state_dict())
+        foreach (var (x, y, what) in new (nn.Module, nn.Module, string)[] { (a.Unet, b.Unet, "unet"), (a.Vae!, b.Vae!, "vae"), (a.Prompts.TextEncoders[0], b.Prompts.TextEncoders[0], "te") })
         {
-            using var halved = t.to(ScalarType.Float16).to(ScalarType.Float32);
-            Assert.True(halved.equal(sb[k]).all().item<bool>(), k);
+            var sb = y.state_dict();
+            foreach (var (k, t) in x.state_dict())
+            {
+                using var rounded = t.to(fileType).to(ScalarType.Float32);
+                Assert.True(sb[k].dtype == ScalarType.Float32 && rounded.equal(sb[k]).all().item<bool>(), $"{what}.{k}");
+            }
         }
     }
 
