@@ -15,7 +15,7 @@ public static class ModelOption
 
     public static Option<string?> Create() => new("--model")
     {
-        Description = $"A diffusers Stable Diffusion folder or a hub id org/name[@revision] (default: the embedded '{EmbeddedName}' model, offline)",
+        Description = $"A diffusers Stable Diffusion folder, a single-file checkpoint (.safetensors/.ckpt, original layout) or a hub id org/name[@revision] (default: the embedded '{EmbeddedName}' model, offline)",
     };
 
     /// <summary>

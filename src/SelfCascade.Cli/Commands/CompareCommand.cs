@@ -36,6 +36,8 @@ public static class CompareCommand
         cascade.AddTo(cmd);
         var hub = new HubCliOptions();
         hub.AddTo(cmd);
+        var singleFile = new SingleFileCliOptions();
+        singleFile.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var outPath = p.GetValue(output)!;
@@ -46,7 +48,10 @@ public static class CompareCommand
                 if (!Choices.Contains(m)) throw new ArgumentException($"unknown method '{m}'; valid: {string.Join(", ", Choices)}");
             if (chosen.Count == 0) throw new ArgumentException("--methods names no method");
             var settings = cascade.Read(p);
-            using var pipe = StableDiffusionPipeline.FromPretrained(hub.Resolve(p, model, console), new PipelineOptions { Device = p.GetValue(device)!, Variant = p.GetValue(hub.Variant) });
+            using var pipe = StableDiffusionPipeline.FromPretrained(hub.Resolve(p, model, console), new PipelineOptions
+            {
+                Device = p.GetValue(device)!, Variant = p.GetValue(hub.Variant), ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
+            });
             using var injector = settings.CreateInjector(pipe);
             var cells = new List<(RgbImage, string)>();
             var progress = console.Progress<GenerationProgress>(g => (((double)g.Stage + (double)g.Step / Math.Max(1, g.TotalSteps)) / g.StageCount, g.ToString()));

@@ -42,6 +42,8 @@ public static class GenerateCommand
         cascade.AddTo(cmd);
         var hub = new HubCliOptions();
         hub.AddTo(cmd);
+        var singleFile = new SingleFileCliOptions();
+        singleFile.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -64,6 +66,7 @@ public static class GenerateCommand
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
                 Variant = p.GetValue(hub.Variant),
+                ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
             });
             double loadSeconds = load.Elapsed.TotalSeconds;
             if (p.GetValue(steps) is null)

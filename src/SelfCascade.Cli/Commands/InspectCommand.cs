@@ -10,12 +10,15 @@ public static class InspectCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model") { Description = "A diffusers folder (model_index.json) or one component folder (config.json)", Required = true };
+        var model = new Option<string>("--model") { Description = "A diffusers folder (model_index.json), one component folder (config.json) or a single-file checkpoint (.safetensors)", Required = true };
+        var singleFile = new SingleFileCliOptions();
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
-        var cmd = new Command("inspect", "Describe a diffusers Stable Diffusion folder and validate every weight file against its config") { model, json };
+        var cmd = new Command("inspect", "Describe a Stable Diffusion folder or single-file checkpoint and validate every weight against its config") { model, json };
+        singleFile.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
-            var report = ModelInspector.Inspect(ModelOption.Resolve(p.GetValue(model), console));
+            var path = ModelOption.Resolve(p.GetValue(model), console);
+            var report = File.Exists(path) ? SingleFileInspector.Inspect(path, singleFile.Read(p)) : ModelInspector.Inspect(path);
             if (p.GetValue(json)) console.Out.WriteLine(JsonSerializer.Serialize(ToJson(report), CliConsole.Json));
             else Print(console.Out, report);
             if (!report.Ok) console.Error.WriteLine($"error: {report.ProblemCount} problem(s) found in {report.Root}");
@@ -28,7 +31,8 @@ public static class InspectCommand
     {
         w.WriteLine($"{r.Root}");
         if (r.PipelineClass != null) w.WriteLine($"  pipeline: {r.PipelineClass}");
-        w.WriteLine($"  family: {DiffusersModelFolder.FamilyName(r.Family)} (from the configs)");
+        w.WriteLine($"  family: {DiffusersModelFolder.FamilyName(r.Family)} ({(r.Details.Count > 0 ? "from the keys and shapes" : "from the configs")})");
+        foreach (var d in r.Details) w.WriteLine($"  {d}");
         foreach (var c in r.Components)
         {
             w.WriteLine();
@@ -51,6 +55,8 @@ public static class InspectCommand
         root = r.Root,
         pipeline = r.PipelineClass,
         family = DiffusersModelFolder.FamilyName(r.Family),
+        prediction_type = r.PredictionType,
+        details = r.Details,
         ok = r.Ok,
         components = r.Components.Select(c => new
         {

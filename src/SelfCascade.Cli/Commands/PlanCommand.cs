@@ -22,10 +22,12 @@ public static class PlanCommand
         cascade.AddTo(cmd);
         var hub = new HubCliOptions();
         hub.AddTo(cmd);
+        var singleFile = new SingleFileCliOptions();
+        singleFile.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var (w, h) = CliParsing.ParseSize(p.GetValue(size)!);
-            var geometry = ModelGeometry.FromFolder(hub.Resolve(p, model, console), TorchRuntime.ParseDType(p.GetValue(dtype)));
+            var geometry = ModelGeometry.FromFolder(hub.Resolve(p, model, console), TorchRuntime.ParseDType(p.GetValue(dtype)), singleFile.Read(p));
             var settings = cascade.Read(p);
             var request = new GenerationRequest("") { Steps = p.GetValue(steps), Guidance = p.GetValue(guidance), NumImages = p.GetValue(numImages), Width = w, Height = h };
             var plan = CascadeGenerator.Plan(geometry, w, h, new CascadeRequest

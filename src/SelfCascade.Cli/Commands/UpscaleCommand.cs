@@ -36,6 +36,8 @@ public static class UpscaleCommand
         cascade.AddTo(cmd);
         var hub = new HubCliOptions();
         hub.AddTo(cmd);
+        var singleFile = new SingleFileCliOptions();
+        singleFile.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -52,6 +54,7 @@ public static class UpscaleCommand
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
                 Variant = p.GetValue(hub.Variant),
+                ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
             });
             var progress = console.Progress<GenerationProgress>(g =>
                 (((double)g.Stage - 1 + (double)g.Step / Math.Max(1, g.TotalSteps)) / Math.Max(1, g.StageCount - 1), g.ToString()));

@@ -124,6 +124,8 @@ public sealed class SafeTensorsFile : ITensorSource
                         metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
                     continue;
                 }
+                // JSON allows a repeated name; a second entry would silently replace the first.
+                if (entries.ContainsKey(prop.Name)) throw new SafeTensorsFormatException(path, $"tensor '{prop.Name}' appears twice in the header");
                 entries[prop.Name] = ParseEntry(path, prop, dataLen);
             }
             // Spans must not overlap (a hostile header could alias one region as many tensors).

@@ -119,7 +119,15 @@ public static class WeightLoader
     /// <summary>Compares the files' headers with the network's state dict without reading any data.</summary>
     public static WeightCheckReport Check(nn.Module network, IReadOnlyList<string> files)
     {
-        var (report, _) = Plan(network, files);
+        var sources = OpenAll(files);
+        try { return Check(network, sources); }
+        finally { foreach (var s in sources) s.Dispose(); }
+    }
+
+    /// <summary>Compares open tensor sources (any container, or a key-mapped view of one) with the network's state dict.</summary>
+    public static WeightCheckReport Check(nn.Module network, IReadOnlyList<ITensorSource> sources)
+    {
+        var (report, _) = Plan(network, sources);
         return report;
     }
 
@@ -130,31 +138,54 @@ public static class WeightLoader
     /// </summary>
     public static WeightCheckReport Load(nn.Module network, IReadOnlyList<string> files, bool strict = true)
     {
-        var (report, plan) = Plan(network, files);
+        var sources = OpenAll(files);
+        try { return Load(network, sources, strict); }
+        finally { foreach (var s in sources) s.Dispose(); }
+    }
+
+    /// <summary>
+    /// <see cref="Load(nn.Module, IReadOnlyList{string}, bool)"/> over open tensor sources: safetensors files, a
+    /// pickle, or a single-file checkpoint's component seen through its key map. The sources stay open (the caller
+    /// owns them); one tensor at a time is staged.
+    /// </summary>
+    public static WeightCheckReport Load(nn.Module network, IReadOnlyList<ITensorSource> sources, bool strict = true)
+    {
+        var (report, plan) = Plan(network, sources);
         if (strict && !report.Ok) throw new WeightLoadException(report);
         var state = network.state_dict();
         using var _ = torch.no_grad();
-        foreach (var group in plan.GroupBy(p => p.File))
+        foreach (var (f, fileKey, target) in plan)
         {
-            using var f = SafeTensorsFile.Open(group.Key);
-            foreach (var (_, fileKey, target) in group)
+            var dest = state[target];
+            var entry = f.Entries[fileKey];
+            if (dest.shape.SequenceEqual(entry.Shape)) f.ReadInto(fileKey, dest);
+            else
             {
-                var dest = state[target];
-                var entry = f.Entry(fileKey);
-                if (dest.shape.SequenceEqual(entry.Shape)) f.ReadInto(fileKey, dest);
-                else
-                {
-                    // Same elements, other shape (legacy 1x1-conv attention weights): read then reshape.
-                    using var t = f.Read(fileKey);
-                    using var r = t.reshape(dest.shape);
-                    dest.copy_(r);
-                }
+                // Same elements, other shape (legacy 1x1-conv attention weights): read then reshape.
+                using var t = f.Read(fileKey);
+                using var r = t.reshape(dest.shape);
+                dest.copy_(r);
             }
         }
         return report;
     }
 
-    private static (WeightCheckReport, List<(string File, string FileKey, string Target)>) Plan(nn.Module network, IReadOnlyList<string> files)
+    private static List<ITensorSource> OpenAll(IReadOnlyList<string> files)
+    {
+        var sources = new List<ITensorSource>();
+        try
+        {
+            foreach (var f in files) sources.Add(SafeTensorsFile.Open(f));
+            return sources;
+        }
+        catch
+        {
+            foreach (var s in sources) s.Dispose();
+            throw;
+        }
+    }
+
+    private static (WeightCheckReport, List<(ITensorSource Source, string FileKey, string Target)>) Plan(nn.Module network, IReadOnlyList<ITensorSource> sources)
     {
         var map = network as ILegacyKeyMap;
         var expected = new Dictionary<string, long[]>(StringComparer.Ordinal);
@@ -163,10 +194,10 @@ public static class WeightLoader
         var unexpected = new List<string>();
         var mismatched = new List<ShapeMismatch>();
         var dtypes = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        var plan = new List<(string, string, string)>();
-        foreach (var file in files)
+        var plan = new List<(ITensorSource, string, string)>();
+        foreach (var source in sources)
         {
-            foreach (var (key, e) in SafeTensorsFile.ReadEntries(file))
+            foreach (var (key, e) in source.Entries)
             {
                 var target = expected.ContainsKey(key) ? key : map?.MapLegacyKey(key) ?? key;
                 if (!expected.TryGetValue(target, out var shape))
@@ -179,13 +210,13 @@ public static class WeightLoader
                 bool sameShape = shape.SequenceEqual(e.Shape);
                 bool reshapeOk = !sameShape && target != key && SqueezedEqual(shape, e.Shape);
                 if (!sameShape && !reshapeOk) { mismatched.Add(new ShapeMismatch(target, shape, e.Shape)); continue; }
-                plan.Add((file, key, target));
+                plan.Add((source, key, target));
             }
         }
         var missing = expected.Keys.Where(k => !seen.Contains(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
         var report = new WeightCheckReport
         {
-            Files = files, Missing = missing, Unexpected = unexpected, Mismatched = mismatched, DTypeCounts = dtypes,
+            Files = sources.Select(s => s.Path).ToList(), Missing = missing, Unexpected = unexpected, Mismatched = mismatched, DTypeCounts = dtypes,
         };
         return (report, plan);
     }

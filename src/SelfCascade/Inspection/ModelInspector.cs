@@ -27,6 +27,10 @@ public sealed class ModelReport
     public required string Root { get; init; }
     public string? PipelineClass { get; init; }
     public ModelFamily Family { get; init; }
+    /// <summary>Model-level facts (for a single file: layout, prediction type and why, where the configs came from).</summary>
+    public List<string> Details { get; } = [];
+    /// <summary>The scheduler's prediction type, when known (single files: detected or given).</summary>
+    public string? PredictionType { get; init; }
     public List<ComponentReport> Components { get; } = [];
     public bool Ok => Components.All(c => c.Ok);
     public int ProblemCount => Components.Sum(c => c.Problems.Count);
@@ -42,6 +46,7 @@ public static class ModelInspector
 {
     public static ModelReport Inspect(string dir)
     {
+        if (File.Exists(dir)) return SingleFileInspector.Inspect(dir);
         var root = Path.GetFullPath(dir);
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"{root}: model folder not found");
         if (File.Exists(Path.Combine(root, "model_index.json")))

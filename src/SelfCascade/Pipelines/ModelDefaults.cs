@@ -18,7 +18,13 @@ public sealed record ModelDefaults(double? Guidance = null, double? PivotStrengt
     public static ModelDefaults Read(string modelIndexPath)
     {
         if (!File.Exists(modelIndexPath)) return new ModelDefaults();
-        var index = ConfigJson.Load(modelIndexPath);
+        return From(ConfigJson.Load(modelIndexPath));
+    }
+
+    /// <summary>The defaults of a loaded model_index.json (a folder's, or the one a single file resolves to).</summary>
+    public static ModelDefaults From(ConfigJson index)
+    {
+        var modelIndexPath = index.Source;
         if (!index.Root.TryGetProperty(Key, out var d) || d.ValueKind != JsonValueKind.Object) return new ModelDefaults();
         var c = new ConfigJson(d, $"{modelIndexPath}: {Key}");
         var result = new ModelDefaults(c.OptionalDouble("guidance"), c.OptionalDouble("pivot_strength"), c.OptionalInt("steps"));

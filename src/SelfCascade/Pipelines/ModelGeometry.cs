@@ -19,8 +19,19 @@ public sealed record ModelGeometry(int NativeSize, int VaeScaleFactor, int UnetB
         };
 
     /// <summary>From a diffusers folder's configs only: sample_size x 2^(VAE blocks - 1).</summary>
-    public static ModelGeometry FromFolder(string dir, ScalarType dtype = ScalarType.Float32)
+    public static ModelGeometry FromFolder(string dir, ScalarType dtype = ScalarType.Float32, SelfCascade.Checkpoints.SingleFile.SingleFileOptions? singleFile = null)
     {
+        if (File.Exists(dir))
+        {
+            // A single-file checkpoint: its (built-in or --config) configs, no weights read.
+            using var components = SelfCascade.Checkpoints.ModelSource.OpenComponents(dir, singleFile);
+            var u = UNet2DConditionConfig.FromJson(components.Config("unet"));
+            int f = components.Has("vae") ? AutoencoderKLConfig.FromJson(components.Config("vae")).ScaleFactor : 1;
+            return new ModelGeometry((u.SampleSize ?? 64) * f, f, u.NumBlocks, components.Family, dtype == ScalarType.Float32 ? 4 : 2)
+            {
+                Defaults = ModelDefaults.From(components.ModelIndex),
+            };
+        }
         var folder = DiffusersModelFolder.Open(dir);
         var unet = UNet2DConditionConfig.Load(Path.Combine(folder.ComponentDir("unet"), "config.json"));
         int vaeFactor = folder.Has("vae") ? AutoencoderKLConfig.Load(Path.Combine(folder.ComponentDir("vae"), "config.json")).ScaleFactor : 1;

@@ -22,4 +22,13 @@ public sealed class PipelineOptions
     /// diffusers' `force_upcast`). Null: follow the VAE config's force_upcast.
     /// </summary>
     public bool? UpcastVae { get; init; }
+
+    /// <summary>
+    /// For a single-file checkpoint: a diffusers folder whose configs (not weights) describe its networks, for shapes
+    /// other than the built-in SD 1.5 / 2.1 / SDXL ones (<c>--config DIR</c>). Ignored for folders.
+    /// </summary>
+    public string? ConfigDir { get; init; }
+
+    /// <summary>For a single-file checkpoint: "epsilon" or "v_prediction", overriding the config or the SD 2.x guess.</summary>
+    public string? PredictionType { get; init; }
 }

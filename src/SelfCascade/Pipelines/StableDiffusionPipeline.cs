@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using SelfCascade.Cascade;
+using SelfCascade.Checkpoints;
+using SelfCascade.Checkpoints.SingleFile;
 using SelfCascade.Imaging;
 using SelfCascade.IO;
 using SelfCascade.Models.Clip;
@@ -48,47 +50,65 @@ public sealed class StableDiffusionPipeline : IDisposable
         _owned = owned; Folder = folder; _vaeDType = vaeDType ?? dtype;
     }
 
-    /// <summary>Loads every component of a diffusers folder (model_index.json) on the asked device and dtype.</summary>
-    public static StableDiffusionPipeline FromPretrained(string dir, PipelineOptions? options = null)
+    /// <summary>
+    /// Loads every component on the asked device and dtype from a diffusers folder (model_index.json) or a
+    /// single-file checkpoint in the original layout (<see cref="ModelSource.Resolve"/>; for a single file
+    /// <see cref="PipelineOptions.ConfigDir"/> and <see cref="PipelineOptions.PredictionType"/> apply).
+    /// </summary>
+    public static StableDiffusionPipeline FromPretrained(string model, PipelineOptions? options = null)
     {
         options ??= new PipelineOptions();
-        var folder = DiffusersModelFolder.Open(dir);
-        var family = folder.DetectFamily();
-        if (family == ModelFamily.Unknown) throw new InvalidDataException($"{folder.Root}: no unet component, not a Stable Diffusion folder");
+        using var components = ModelSource.OpenComponents(model, new SingleFileOptions { ConfigDir = options.ConfigDir, PredictionType = options.PredictionType });
+        return FromComponents(components, options);
+    }
+
+    /// <summary>
+    /// Loads every component of a component set (folder, single file, hub snapshot): configs, tokenizers, and weights
+    /// streamed from the set's tensor sources. The set can be disposed afterwards.
+    /// </summary>
+    public static StableDiffusionPipeline FromComponents(IModelComponents components, PipelineOptions? options = null)
+    {
+        options ??= new PipelineOptions();
+        var family = components.Family;
+        if (family == ModelFamily.Unknown) throw new InvalidDataException($"{components.Source}: no unet component, not a Stable Diffusion folder");
         var device = TorchRuntime.ResolveDevice(options.Device);
         var owned = new List<IDisposable>();
         try
         {
-            var scheduler = CreateScheduler(folder, options.Scheduler);
+            var schedulerConfig = SchedulerConfig.FromJson(components.Config("scheduler"));
+            var scheduler = options.Scheduler is null ? SchedulerFactory.Create(schedulerConfig) : SchedulerFactory.Create(options.Scheduler, schedulerConfig);
             owned.Add(scheduler);
-            var tokenizer = ClipTokenizer.FromFolder(folder.ComponentDir("tokenizer"));
-            var te = ClipTextModel.FromPretrained(folder.ComponentDir("text_encoder"), device, options.DType, options.Variant);
+            var tokenizer = components.Tokenizer("tokenizer");
+            var te = ClipTextModel.FromWeights(components.Config("text_encoder"), components.Weights("text_encoder", options.Variant), device, options.DType);
             owned.Add(te);
             ClipTokenizer? tokenizer2 = null;
             ClipTextModel? te2 = null;
             if (family == ModelFamily.StableDiffusionXL)
             {
-                tokenizer2 = ClipTokenizer.FromFolder(folder.ComponentDir("tokenizer_2"));
-                te2 = ClipTextModel.FromPretrained(folder.ComponentDir("text_encoder_2"), device, options.DType, options.Variant);
+                tokenizer2 = components.Tokenizer("tokenizer_2");
+                te2 = ClipTextModel.FromWeights(components.Config("text_encoder_2"), components.Weights("text_encoder_2", options.Variant), device, options.DType);
                 owned.Add(te2);
             }
-            var unet = UNet2DConditionModel.FromPretrained(folder.ComponentDir("unet"), device, options.DType, options.Variant);
+            var unet = UNet2DConditionModel.FromWeights(UNet2DConditionConfig.FromJson(components.Config("unet")),
+                components.Weights("unet", options.Variant), device, options.DType);
             owned.Add(unet);
             var vaeDType = options.DType;
             AutoencoderKL? vae = null;
-            if (folder.Has("vae"))
+            if (components.Has("vae"))
             {
-                var vaeConfig = AutoencoderKLConfig.Load(Path.Combine(folder.ComponentDir("vae"), "config.json"));
+                var vaeConfig = AutoencoderKLConfig.FromJson(components.Config("vae"));
                 bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && options.DType == ScalarType.Float16);
                 vaeDType = upcast ? ScalarType.Float32 : options.DType;
-                vae = AutoencoderKL.FromPretrained(folder.ComponentDir("vae"), device, vaeDType, options.Variant);
+                vae = AutoencoderKL.FromWeights(vaeConfig, components.Weights("vae", options.Variant), device, vaeDType);
                 owned.Add(vae);
             }
-            bool forceZeros = ReadForceZeros(folder);
+            bool forceZeros = components.ModelIndex.Bool("force_zeros_for_empty_prompt", true);
             var prompts = new PromptEncoder(tokenizer, te, tokenizer2, te2, forceZeros);
+            var folder = (components as FolderComponents)?.Folder;
             return new StableDiffusionPipeline(family, unet, vae, scheduler, prompts, device, options.DType, owned.ToArray(), folder, vaeDType)
             {
-                Defaults = ModelDefaults.Read(Path.Combine(folder.Root, "model_index.json")),
+                Defaults = ModelDefaults.From(components.ModelIndex),
+                LoadedFrom = components.Source,
             };
         }
         catch
@@ -98,17 +118,8 @@ public sealed class StableDiffusionPipeline : IDisposable
         }
     }
 
-    private static NoiseScheduler CreateScheduler(DiffusersModelFolder folder, string? name)
-    {
-        var config = SchedulerConfig.Load(Path.Combine(folder.ComponentDir("scheduler"), "scheduler_config.json"));
-        return name is null ? SchedulerFactory.Create(config) : SchedulerFactory.Create(name, config);
-    }
-
-    private static bool ReadForceZeros(DiffusersModelFolder folder)
-    {
-        var index = ConfigJson.Load(Path.Combine(folder.Root, "model_index.json"));
-        return index.Bool("force_zeros_for_empty_prompt", true);
-    }
+    /// <summary>The folder or file the pipeline was loaded from.</summary>
+    public string? LoadedFrom { get; init; }
 
     /// <summary>Swaps the scheduler (e.g. for a per-request choice); the old one is disposed.</summary>
     public void UseScheduler(NoiseScheduler scheduler)

@@ -37,6 +37,25 @@ public static class TinyModelFolders
         return dir;
     }
 
+    /// <summary>SD 1.x-style (no pipeline fixture): unet_sd15_style, vae_tiny, text_clip_l_style, tokenizer pad eos, DDIM.</summary>
+    public static string BuildSd1(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        Copy(Fixtures.ParityPath("models", "unet_sd15_style"), Path.Combine(dir, "unet"));
+        Copy(Fixtures.ParityPath("models", "vae_tiny"), Path.Combine(dir, "vae"));
+        Copy(Fixtures.ParityPath("models", "text_clip_l_style"), Path.Combine(dir, "text_encoder"));
+        Copy(Fixtures.ParityPath("tokenizer", "pad_eos"), Path.Combine(dir, "tokenizer"));
+        Directory.CreateDirectory(Path.Combine(dir, "scheduler"));
+        File.WriteAllText(Path.Combine(dir, "scheduler", "scheduler_config.json"), SdSchedulerJson);
+        WriteIndex(dir, "StableDiffusionPipeline", new()
+        {
+            ["unet"] = ["diffusers", "UNet2DConditionModel"], ["vae"] = ["diffusers", "AutoencoderKL"],
+            ["text_encoder"] = ["transformers", "CLIPTextModel"], ["tokenizer"] = ["transformers", "CLIPTokenizer"],
+            ["scheduler"] = ["diffusers", "DDIMScheduler"],
+        });
+        return dir;
+    }
+
     /// <summary>SDXL-style: unet_sdxl_style, vae_tiny, text_clip_l_style + text_sdxl_text2_style, Euler (leading).</summary>
     public static string BuildSdxl(string dir)
     {

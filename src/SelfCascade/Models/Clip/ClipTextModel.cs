@@ -82,6 +82,32 @@ public sealed class ClipTextModel : nn.Module, ILegacyKeyMap
     }
 
     /// <summary>
+    /// Builds the encoder from a config.json and streams weights from open tensor sources (a folder's files, or a
+    /// single-file checkpoint's text encoder seen through its key map); the with-projection class is chosen as
+    /// <see cref="FromPretrained"/> does. The sources stay open.
+    /// </summary>
+    public static ClipTextModel FromWeights(ConfigJson json, IReadOnlyList<ITensorSource> sources, Device? device = null, ScalarType? dtype = null)
+    {
+        bool projection = ClipTextConfig.DeclaredWithProjection(json)
+            ?? sources.Any(s => s.Entries.ContainsKey("text_projection.weight"));
+        var config = ClipTextConfig.From(json, withProjection: projection);
+        json.ThrowIfInvalid();
+        var model = new ClipTextModel(config, device, dtype);
+        try
+        {
+            WeightLoader.Load(model, sources);
+            foreach (var p in model.parameters()) p.requires_grad = false;
+            model.eval();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Encodes (batch, seq) token ids (any integer dtype, any device: they are moved to the model's device).
     /// <paramref name="outputHiddenStates"/> keeps every layer's output (transformers <c>output_hidden_states=True</c>);
     /// without it only the last and penultimate states are kept. Runs in a dispose scope; only the returned tensors

@@ -407,6 +407,23 @@ public sealed class ClipTokenizer
     {
         ArgumentException.ThrowIfNullOrEmpty(dir);
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"tokenizer folder '{dir}' does not exist");
+        return FromFiles(name => File.Exists(Path.Combine(dir, name)) ? File.ReadAllBytes(Path.Combine(dir, name)) : null, dir);
+    }
+
+    /// <summary>
+    /// <see cref="FromFolder"/> over any file store: <paramref name="readFile"/> returns a file's bytes by name
+    /// (tokenizer.json, vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json) or null when absent.
+    /// Used for the CLIP tokenizer files that ship inside the library for single-file checkpoints.
+    /// </summary>
+    public static ClipTokenizer FromFiles(Func<string, byte[]?> readFile, string dir)
+    {
+        ArgumentNullException.ThrowIfNull(readFile);
+        bool Exists(string path) => readFile(Path.GetFileName(path)) is not null;
+        JsonDocument ReadJson(string path)
+        {
+            try { return JsonDocument.Parse(readFile(Path.GetFileName(path))!); }
+            catch (JsonException e) { throw new InvalidDataException($"{path}: malformed JSON ({e.Message})", e); }
+        }
 
         Dictionary<string, int> vocab;
         List<(string, string)> merges;
@@ -416,7 +433,7 @@ public sealed class ClipTokenizer
         string tokenizerJson = Path.Combine(dir, "tokenizer.json");
         string vocabJson = Path.Combine(dir, "vocab.json");
         string mergesTxt = Path.Combine(dir, "merges.txt");
-        if (File.Exists(tokenizerJson))
+        if (Exists(tokenizerJson))
         {
             using var doc = ReadJson(tokenizerJson);
             var root = doc.RootElement;
@@ -438,12 +455,12 @@ public sealed class ClipTokenizer
                     added.Add((content, id, GetBool(t, "normalized") ?? false));
                 }
         }
-        else if (File.Exists(vocabJson))
+        else if (Exists(vocabJson))
         {
-            if (!File.Exists(mergesTxt))
+            if (!Exists(mergesTxt))
                 throw new FileNotFoundException($"tokenizer folder '{dir}' has vocab.json but no merges.txt", mergesTxt);
             using (var doc = ReadJson(vocabJson)) vocab = ParseVocab(doc.RootElement, vocabJson);
-            merges = ParseMergesTxt(mergesTxt);
+            merges = ParseMergesTxt(mergesTxt, readFile("merges.txt")!);
         }
         else
         {
@@ -459,7 +476,7 @@ public sealed class ClipTokenizer
         };
         int maxLength = DefaultModelMaxLength;
         string configPath = Path.Combine(dir, "tokenizer_config.json");
-        if (File.Exists(configPath))
+        if (Exists(configPath))
         {
             using var doc = ReadJson(configPath);
             var root = doc.RootElement;
@@ -476,7 +493,7 @@ public sealed class ClipTokenizer
                 }
         }
         string mapPath = Path.Combine(dir, "special_tokens_map.json");
-        if (File.Exists(mapPath))
+        if (Exists(mapPath))
         {
             using var doc = ReadJson(mapPath);
             ReadSpecials(doc.RootElement, specials, mapPath);
@@ -485,18 +502,6 @@ public sealed class ClipTokenizer
         var source = $"tokenizer folder '{dir}'";
         return new ClipTokenizer(vocab, merges, suffix, added, specials["bos_token"], specials["eos_token"],
             specials["unk_token"], specials["pad_token"], maxLength, source);
-    }
-
-    private static JsonDocument ReadJson(string path)
-    {
-        try
-        {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: malformed JSON ({e.Message})", e);
-        }
     }
 
     private static Dictionary<string, int> ParseVocab(JsonElement v, string where)
@@ -514,11 +519,11 @@ public sealed class ClipTokenizer
     }
 
     /// <summary>merges.txt as tokenizers reads it: a "#version" line is skipped, every other line is "left right".</summary>
-    private static List<(string, string)> ParseMergesTxt(string path)
+    private static List<(string, string)> ParseMergesTxt(string path, byte[] bytes)
     {
         var merges = new List<(string, string)>();
         int lineNo = 0;
-        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        foreach (var line in Encoding.UTF8.GetString(bytes).TrimStart('\uFEFF').Split('\n').Select(l => l.TrimEnd('\r')))
         {
             lineNo++;
             if (line.StartsWith("#version", StringComparison.Ordinal) || line.Length == 0) continue;

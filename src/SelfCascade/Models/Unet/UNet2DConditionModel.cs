@@ -109,6 +109,21 @@ public sealed class UNet2DConditionModel : nn.Module
         return model;
     }
 
+    /// <summary>
+    /// Builds the network from <paramref name="config"/> and streams weights from open tensor sources (a folder's
+    /// files, or a single-file checkpoint's UNet seen through its key map). The sources stay open.
+    /// </summary>
+    public static UNet2DConditionModel FromWeights(UNet2DConditionConfig config, IReadOnlyList<ITensorSource> sources,
+        Device? device = null, ScalarType? dtype = null)
+    {
+        UNet2DConditionModel model;
+        using (ModelConstruction.On(device ?? torch.CPU, dtype ?? ScalarType.Float32)) model = new UNet2DConditionModel(config);
+        try { WeightLoader.Load(model, sources); }
+        catch { model.Dispose(); throw; }
+        model.eval();
+        return model;
+    }
+
     /// <summary>Number of 2x upsamplers; latents whose sides are not multiples of 2^this use explicit sizes.</summary>
     public int NumUpsamplers => Config.NumBlocks - 1;
 

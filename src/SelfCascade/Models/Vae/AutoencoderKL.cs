@@ -46,6 +46,18 @@ public sealed partial class AutoencoderKL : nn.Module, ILegacyKeyMap
         return model;
     }
 
+    /// <summary>Builds the network from <paramref name="config"/> and streams weights from open tensor sources.</summary>
+    public static AutoencoderKL FromWeights(AutoencoderKLConfig config, IReadOnlyList<ITensorSource> sources,
+        Device? device = null, ScalarType? dtype = null)
+    {
+        AutoencoderKL model;
+        using (ModelConstruction.On(device ?? torch.CPU, dtype ?? ScalarType.Float32)) model = new AutoencoderKL(config);
+        try { WeightLoader.Load(model, sources); }
+        catch { model.Dispose(); throw; }
+        model.eval();
+        return model;
+    }
+
     public double ScalingFactor => Config.ScalingFactor;
     public double? ShiftFactor => Config.ShiftFactor;
     /// <summary>Image pixels per latent pixel along a side (8 for the SD VAEs).</summary>
