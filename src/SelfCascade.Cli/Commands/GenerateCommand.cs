@@ -28,6 +28,7 @@ public static class GenerateCommand
         };
         method.AcceptOnlyFromAmong(Methods);
         var cascade = new CascadeOptions();
+        var lora = new LoraOptions();
         var scheduler = new Option<string?>("--scheduler") { Description = "ddim, pndm, euler, euler-a, dpm++2m, dpm++2m-karras, lms, unipc, ddpm (default: the folder's)" };
         var numImages = new Option<int>("--num-images") { Description = "Images for the prompt", DefaultValueFactory = _ => 1 };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
@@ -40,6 +41,7 @@ public static class GenerateCommand
             model, prompt, negative, seed, steps, guidance, size, method, scheduler, numImages, device, dtype, output, json,
         };
         cascade.AddTo(cmd);
+        lora.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -62,6 +64,7 @@ public static class GenerateCommand
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
             });
+            using var loras = lora.Apply(p, pipe);
             double loadSeconds = load.Elapsed.TotalSeconds;
             if (p.GetValue(steps) is null)
                 request = new GenerationRequest(promptText)

@@ -10,11 +10,14 @@ public static class InspectCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model") { Description = "A diffusers folder (model_index.json) or one component folder (config.json)", Required = true };
+        var model = new Option<string>("--model") { Description = "A diffusers folder (model_index.json) or one component folder (config.json)" };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
-        var cmd = new Command("inspect", "Describe a diffusers Stable Diffusion folder and validate every weight file against its config") { model, json };
+        var lora = new Option<string?>("--lora") { Description = "A LoRA file: report its layout, layers and (with --model) which keys match the model" };
+        var cmd = new Command("inspect", "Describe a diffusers Stable Diffusion folder and validate every weight file against its config") { model, json, lora };
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
+            if (p.GetValue(lora) is string loraPath) return LoraInspectOutput.Run(console, loraPath, p.GetValue(model), p.GetValue(json));
+            if (p.GetValue(model) is null) throw new ArgumentException("inspect needs --model (and/or --lora)");
             var report = ModelInspector.Inspect(p.GetValue(model)!);
             if (p.GetValue(json)) console.Out.WriteLine(JsonSerializer.Serialize(ToJson(report), CliConsole.Json));
             else Print(console.Out, report);

@@ -29,11 +29,13 @@ public static class UpscaleCommand
         var output = new Option<string>("--out") { Description = "Output PNG", Required = true };
         var json = new Option<bool>("--json") { Description = "Print a JSON summary" };
         var cascade = new CascadeOptions();
+        var lora = new LoraOptions();
         var cmd = new Command("upscale", "Upscale an existing image 2x or 4x per side with the same cascade machinery")
         {
             model, image, scale, prompt, negative, seed, steps, guidance, scheduler, device, dtype, output, json,
         };
         cascade.AddTo(cmd);
+        lora.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -50,6 +52,7 @@ public static class UpscaleCommand
             {
                 Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
             });
+            using var loras = lora.Apply(p, pipe);
             var progress = console.Progress<GenerationProgress>(g =>
                 (((double)g.Stage - 1 + (double)g.Step / Math.Max(1, g.TotalSteps)) / Math.Max(1, g.StageCount - 1), g.ToString()));
             using var injector = settings.CreateInjector(pipe);

@@ -194,10 +194,18 @@ public sealed class PickleMachine
             {
                 var d = new PyDict { Ordered = true };
                 if (args.Count == 0) return d;
-                if (args.Count != 1 || args[0] is not PyList pairs) throw Bad("OrderedDict takes nothing or a list of pairs");
-                foreach (var p in pairs.Items)
+                // OrderedDict(iterable): a list or tuple of pairs, or a dict (some writers, e.g. PyBridge, pass a tuple).
+                if (args.Count == 1 && args[0] is PyDict src)
                 {
-                    if (p is not PyTuple { Count: 2 } kv) throw Bad("OrderedDict pair is not a 2-tuple");
+                    foreach (var (k, v) in src.Items) d.Set(k, v);
+                    return d;
+                }
+                var pairs = args.Count != 1 ? null : args[0] switch { PyList pl => pl.Items, PyTuple pt => (IList<object?>)pt.Items, _ => null };
+                if (pairs is null) throw Bad("OrderedDict takes nothing, a dict, or a list or tuple of pairs");
+                foreach (var p in pairs)
+                {
+                    var kv = p switch { PyTuple { Count: 2 } t2 => t2.Items, PyList { Items.Count: 2 } l2 => l2.Items.ToArray(), _ => null };
+                    if (kv is null) throw Bad("OrderedDict pair is not a 2-tuple");
                     d.Set(CheckKey(kv[0]), kv[1]);
                 }
                 return d;
