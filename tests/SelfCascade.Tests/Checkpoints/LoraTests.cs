@@ -103,6 +103,29 @@ public sealed class LoraTests : IDisposable
         finally { foreach (var n in nets.Values) n.Dispose(); }
     }
 
+    [Fact]
+    public void SdxlKohyaLdmNamesMatchDiffusersMapping()
+    {
+        // sd-scripts' SDXL naming (input_blocks/middle_block/output_blocks); reference resolved by diffusers 0.28's
+        // _maybe_map_sgm_blocks_to_diffusers (make_lora_ldm.py).
+        using var unet = UNet2DConditionModel.FromPretrained(Fixtures.ParityPath("models", "unet_sdxl_style"));
+        var nets = new Dictionary<string, nn.Module> { ["unet"] = unet };
+        using var refs = SafeTensorsFile.Open(Ref("reference.safetensors"));
+        using var ldmRef = SafeTensorsFile.Open(Ref("reference_ldm.safetensors"));
+        using var set = LoraSet.Load(Ref("sdxl_kohya_ldm.safetensors"));
+        Assert.Contains(set.Layers, l => l.FlatName!.StartsWith("output_blocks_"));
+        var before = Snapshot(nets);
+        using (var app = LoraApplication.Apply(nets, set, Scale))
+        {
+            Assert.True(app.Report.Ok, app.Report.Describe());
+            using var mode = torch.inference_mode();
+            var added = new UNetAddedConditions(refs.Read("sdxl_text_embeds"), refs.Read("sdxl_time_ids"));
+            using var o = unet.Forward(refs.Read("sdxl_unet_sample"), refs.Read("sdxl_unet_timestep"), refs.Read("sdxl_unet_states"), added);
+            Parity.AssertClose(o, ldmRef.Read("sdxl_kohya_ldm/unet_out"), "sdxl_kohya_ldm/unet_out");
+        }
+        AssertRestored(nets, before);
+    }
+
     private static void CheckWeights(SafeTensorsFile refs, string name, IReadOnlyDictionary<string, nn.Module> nets, ParityReport report)
     {
         int n = 0;
@@ -203,6 +226,31 @@ public sealed class LoraTests : IDisposable
             AssertRestored(nets, before);
         }
         finally { foreach (var n in nets.Values) n.Dispose(); }
+    }
+
+    [Fact]
+    public void MalformedLoraFilesAreOneLineErrors()
+    {
+        var cases = new (string Name, Dictionary<string, Tensor> Tensors, string Expect)[]
+        {
+            ("rank", new() { ["lora_unet_x.lora_down.weight"] = torch.ones(4, 8), ["lora_unet_x.lora_up.weight"] = torch.ones(8, 3) }, "rank mismatch"),
+            ("alpha", new() { ["lora_unet_x.lora_down.weight"] = torch.ones(2, 8), ["lora_unet_x.lora_up.weight"] = torch.ones(8, 2), ["lora_unet_x.alpha"] = torch.tensor(double.NaN) }, "not finite"),
+            ("alpha2", new() { ["lora_unet_x.lora_down.weight"] = torch.ones(2, 8), ["lora_unet_x.lora_up.weight"] = torch.ones(8, 2), ["lora_unet_x.alpha"] = torch.ones(2) }, "not a scalar"),
+            ("dims", new() { ["lora_unet_x.lora_down.weight"] = torch.ones(2, 8, 1), ["lora_unet_x.lora_up.weight"] = torch.ones(8, 2) }, "2-D or 4-D"),
+            ("upconv", new() { ["lora_unet_x.lora_down.weight"] = torch.ones(2, 8, 3, 3), ["lora_unet_x.lora_up.weight"] = torch.ones(8, 2, 3, 3) }, "1x1"),
+            ("none", new() { ["model.weight"] = torch.ones(2, 2) }, "no LoRA layers"),
+        };
+        foreach (var (name, tensors, expect) in cases)
+        {
+            var path = Path.Combine(_dir, name + ".safetensors");
+            SafeTensorsWriter.Save(path, tensors);
+            var e = Assert.Throws<LoraException>(() => LoraSet.Load(path).Dispose());
+            Assert.Contains(expect, e.Message);
+            Assert.DoesNotContain('\n', e.Message);
+        }
+        // A pickle LoRA goes through the allow-list unpickler (refused globals surface as its exception).
+        Assert.Throws<SelfCascade.Checkpoints.Pickle.UnsafePickleException>(() =>
+            LoraSet.Load(Path.Combine(Fixtures.RepoRoot, "tests", "reference", "pickle", "evil_os.pt")));
     }
 
     [Fact]
