@@ -29,6 +29,7 @@ public static class CompareCommand
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
         var output = new Option<string>("--out") { Description = "Output grid PNG", Required = true };
         var cascade = new CascadeOptions();
+        var lora = new LoraOptions();
         var cmd = new Command("compare", "Run several methods on one prompt and seed and write a labelled side-by-side grid")
         {
             model, prompt, negative, size, methods, seed, steps, guidance, device, output,
@@ -38,6 +39,7 @@ public static class CompareCommand
         hub.AddTo(cmd);
         var singleFile = new SingleFileCliOptions();
         singleFile.AddTo(cmd);
+        lora.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var outPath = p.GetValue(output)!;
@@ -52,6 +54,7 @@ public static class CompareCommand
             {
                 Device = p.GetValue(device)!, Variant = p.GetValue(hub.Variant), ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
             });
+            using var loras = lora.Apply(p, pipe);
             using var injector = settings.CreateInjector(pipe);
             var cells = new List<(RgbImage, string)>();
             var progress = console.Progress<GenerationProgress>(g => (((double)g.Stage + (double)g.Step / Math.Max(1, g.TotalSteps)) / g.StageCount, g.ToString()));

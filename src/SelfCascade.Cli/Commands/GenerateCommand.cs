@@ -28,6 +28,7 @@ public static class GenerateCommand
         };
         method.AcceptOnlyFromAmong(Methods);
         var cascade = new CascadeOptions();
+        var lora = new LoraOptions();
         var scheduler = new Option<string?>("--scheduler") { Description = "ddim, pndm, euler, euler-a, dpm++2m, dpm++2m-karras, lms, unipc, ddpm (default: the folder's)" };
         var numImages = new Option<int>("--num-images") { Description = "Images for the prompt", DefaultValueFactory = _ => 1 };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
@@ -44,6 +45,7 @@ public static class GenerateCommand
         hub.AddTo(cmd);
         var singleFile = new SingleFileCliOptions();
         singleFile.AddTo(cmd);
+        lora.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -68,6 +70,7 @@ public static class GenerateCommand
                 Variant = p.GetValue(hub.Variant),
                 ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
             });
+            using var loras = lora.Apply(p, pipe);
             double loadSeconds = load.Elapsed.TotalSeconds;
             if (p.GetValue(steps) is null)
                 request = new GenerationRequest(promptText)

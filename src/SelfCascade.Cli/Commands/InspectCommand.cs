@@ -10,13 +10,17 @@ public static class InspectCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model") { Description = "A diffusers folder (model_index.json), one component folder (config.json) or a single-file checkpoint (.safetensors)", Required = true };
+        var model = new Option<string?>("--model") { Description = "A diffusers folder (model_index.json), one component folder (config.json), a single-file checkpoint (.safetensors/.ckpt) or a hub id" };
         var singleFile = new SingleFileCliOptions();
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
-        var cmd = new Command("inspect", "Describe a Stable Diffusion folder or single-file checkpoint and validate every weight against its config") { model, json };
+        var lora = new Option<string?>("--lora") { Description = "A LoRA file: report its layout, layers and (with --model) which keys match the model" };
+        var cmd = new Command("inspect", "Describe a Stable Diffusion folder or single-file checkpoint and validate every weight against its config") { model, json, lora };
         singleFile.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
+            if (p.GetValue(lora) is string loraPath)
+                return LoraInspectOutput.Run(console, loraPath, p.GetValue(model) is null ? null : ModelOption.Resolve(p.GetValue(model), console), p.GetValue(json));
+            if (p.GetValue(model) is null) throw new ArgumentException("inspect needs --model (and/or --lora)");
             var path = ModelOption.Resolve(p.GetValue(model), console);
             var report = File.Exists(path) ? SingleFileInspector.Inspect(path, singleFile.Read(p)) : ModelInspector.Inspect(path);
             if (p.GetValue(json)) console.Out.WriteLine(JsonSerializer.Serialize(ToJson(report), CliConsole.Json));

@@ -29,6 +29,7 @@ public static class UpscaleCommand
         var output = new Option<string>("--out") { Description = "Output PNG", Required = true };
         var json = new Option<bool>("--json") { Description = "Print a JSON summary" };
         var cascade = new CascadeOptions();
+        var lora = new LoraOptions();
         var cmd = new Command("upscale", "Upscale an existing image 2x or 4x per side with the same cascade machinery")
         {
             model, image, scale, prompt, negative, seed, steps, guidance, scheduler, device, dtype, output, json,
@@ -38,6 +39,7 @@ public static class UpscaleCommand
         hub.AddTo(cmd);
         var singleFile = new SingleFileCliOptions();
         singleFile.AddTo(cmd);
+        lora.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
             var total = Stopwatch.StartNew();
@@ -56,6 +58,7 @@ public static class UpscaleCommand
                 Variant = p.GetValue(hub.Variant),
                 ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
             });
+            using var loras = lora.Apply(p, pipe);
             var progress = console.Progress<GenerationProgress>(g =>
                 (((double)g.Stage - 1 + (double)g.Step / Math.Max(1, g.TotalSteps)) / Math.Max(1, g.StageCount - 1), g.ToString()));
             using var injector = settings.CreateInjector(pipe);

@@ -1,7 +1,6 @@
-using System.Collections;
 using SelfCascade.Models.Unet;
 using TorchSharp;
-using TorchSharp.PyBridge;
+using SelfCascade.Checkpoints.Pickle;
 using static TorchSharp.torch;
 
 namespace SelfCascade.Cascade.Upsamplers;
@@ -9,7 +8,7 @@ namespace SelfCascade.Cascade.Upsamplers;
 /// <summary>
 /// Imports the released SDXL upsampler checkpoint (`upsampler_only.pth`, a torch.save pickle whose `state_dict`
 /// holds `unet.feature_upsampler{0..3}.{0,1}.{in_layers,emb_layers,out_layers}.…`) into a <c>full</c> set, without
-/// Python (TorchSharp.PyBridge reads the zip + pickle). Released upsampler k sits after down block k (k = 0..2) and
+/// Python, through the allow-list unpickler (<see cref="PickleCheckpoint"/>: nothing in the file runs). Released upsampler k sits after down block k (k = 0..2) and
 /// after the mid block (k = 3); the output gates are set to 1, so the set computes exactly what the released one did.
 /// </summary>
 public static class ReleasedUpsamplerImporter
@@ -23,29 +22,34 @@ public static class ReleasedUpsamplerImporter
     public static FeatureUpsamplerSet Import(string pthPath, UNet2DConditionConfig unet, double? stageScale = 2.0)
     {
         if (!File.Exists(pthPath)) throw new UpsamplerCheckpointException($"{pthPath}: file not found");
-        Hashtable top;
-        try { top = PyTorchUnpickler.UnpickleStateDict(pthPath); }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        PickleCheckpoint ckpt;
+        try { ckpt = PickleCheckpoint.Open(pthPath); }
+        catch (PickleFormatException e)
         {
-            throw new UpsamplerCheckpointException($"{pthPath}: not a readable PyTorch checkpoint ({e.GetType().Name}: {e.Message})", e);
+            throw new UpsamplerCheckpointException($"{pthPath}: not a readable PyTorch checkpoint ({e.Problem})", e);
         }
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
-            var dict = top["state_dict"] as IDictionary ?? top;
-            foreach (DictionaryEntry kv in dict)
+            using (ckpt)
             {
-                if (kv.Key is not string key || kv.Value is not Tensor t) continue;
-                var name = key.StartsWith("unet.", StringComparison.Ordinal) ? key["unet.".Length..] : key;
-                if (name.StartsWith(Prefix, StringComparison.Ordinal)) tensors[name] = t;
+                foreach (var key in ckpt.Entries.Keys)
+                {
+                    var name = key.StartsWith("unet.", StringComparison.Ordinal) ? key["unet.".Length..] : key;
+                    if (name.StartsWith(Prefix, StringComparison.Ordinal)) tensors[name] = ckpt.Read(key);
+                }
+                if (tensors.Count == 0)
+                    throw new UpsamplerCheckpointException($"{pthPath}: no 'unet.{Prefix}*' tensors in its state_dict (keys: {Describe(ckpt.Entries.Keys)})");
             }
-            if (tensors.Count == 0)
-                throw new UpsamplerCheckpointException($"{pthPath}: no 'unet.{Prefix}*' tensors in its state_dict (keys: {Describe(dict.Keys)})");
             return Build(pthPath, tensors, unet, stageScale);
+        }
+        catch (PickleFormatException e)
+        {
+            throw new UpsamplerCheckpointException($"{pthPath}: not a readable PyTorch checkpoint ({e.Problem})", e);
         }
         finally
         {
-            DisposeAll(top);
+            foreach (var t in tensors.Values) t.Dispose();
         }
     }
 
@@ -99,18 +103,10 @@ public static class ReleasedUpsamplerImporter
         }
     }
 
-    private static string Describe(ICollection keys)
+    private static string Describe(IEnumerable<string> keys)
     {
-        var list = keys.Cast<object>().Select(k => k.ToString() ?? "").Take(8).ToList();
-        return list.Count == 0 ? "none" : string.Join(", ", list) + (keys.Count > list.Count ? ", …" : "");
-    }
-
-    private static void DisposeAll(IDictionary dict)
-    {
-        foreach (DictionaryEntry kv in dict)
-        {
-            if (kv.Value is Tensor t) t.Dispose();
-            else if (kv.Value is IDictionary d) DisposeAll(d);
-        }
+        var all = keys.ToList();
+        var list = all.Take(8).ToList();
+        return list.Count == 0 ? "none" : string.Join(", ", list) + (all.Count > list.Count ? ", …" : "");
     }
 }

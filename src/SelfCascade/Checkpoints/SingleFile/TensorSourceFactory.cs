@@ -1,10 +1,11 @@
+using SelfCascade.Checkpoints.Pickle;
 using SelfCascade.IO;
 
 namespace SelfCascade.Checkpoints.SingleFile;
 
 /// <summary>
-/// The one place a single checkpoint file is opened as an <see cref="ITensorSource"/>, by extension: safetensors
-/// today; the allow-list pickle reader plugs in here for .ckpt/.pt/.pth/.bin.
+/// The one place a single checkpoint file is opened as an <see cref="ITensorSource"/>, by extension: safetensors,
+/// or a .ckpt/.pt/.pth/.bin pickle through the allow-list reader (<see cref="PickleCheckpoint"/>).
 /// </summary>
 public static class TensorSourceFactory
 {
@@ -19,8 +20,8 @@ public static class TensorSourceFactory
     {
         var ext = Path.GetExtension(path).ToLowerInvariant();
         if (SafeTensorsExtensions.Contains(ext)) return SafeTensorsFile.Open(path);
-        if (PickleExtensions.Contains(ext))
-            throw new NotSupportedException($"{path}: PyTorch pickle checkpoints ({ext}) are not supported yet; convert it to .safetensors");
+        // Pickles go through our own allow-list unpickler: nothing in the file is ever executed.
+        if (PickleExtensions.Contains(ext)) return PickleCheckpoint.Open(path);
         throw new NotSupportedException($"{path}: unknown checkpoint extension '{ext}' (expected .safetensors, .ckpt, .pt or .pth)");
     }
 }
