@@ -67,6 +67,31 @@ public sealed class SingleFileLoadingTests : IDisposable
         Assert.Equal(c.Images[0].Pixels, d.Images[0].Pixels);
     }
 
+    /// <summary>
+    /// A `.ckpt` as CompVis/Stability ship them ({"state_dict": {...}, "global_step": N}, torch.save zip format) is
+    /// read through the allow-list unpickler and gives the same pixels as the safetensors file with the same tensors.
+    /// </summary>
+    [Theory]
+    [InlineData("sd_tiny")]
+    [InlineData("sdxl_tiny")]
+    public void CkptGivesTheSafetensorsImageBytes(string name)
+    {
+        var (folder, file) = Make(name);
+        var ckpt = Path.Combine(_dir, name + ".ckpt");
+        var inner = new System.Collections.Hashtable();
+        using (var st = SafeTensorsFile.Open(file))
+            foreach (var key in st.Entries.Keys) inner[key] = st.Read(key);
+        TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(ckpt, new System.Collections.Hashtable { ["state_dict"] = inner, ["global_step"] = 875000 });
+        foreach (var t in inner.Values) ((Tensor)t!).Dispose();
+
+        using var fromSafetensors = StableDiffusionPipeline.FromPretrained(file, new PipelineOptions { ConfigDir = folder });
+        using var fromCkpt = StableDiffusionPipeline.FromPretrained(ckpt, new PipelineOptions { ConfigDir = folder });
+        var request = new GenerationRequest(Prompt) { Steps = 10, Width = 32, Height = 32, Seed = 0 };
+        using var a = fromSafetensors.Generate(request);
+        using var b = fromCkpt.Generate(request);
+        Assert.Equal(a.Images[0].Pixels, b.Images[0].Pixels);
+    }
+
     [Theory]
     [InlineData("sd1_tiny")]
     [InlineData("sd_tiny")]
