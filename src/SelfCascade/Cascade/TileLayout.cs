@@ -7,8 +7,9 @@ public readonly record struct TileSpan(long Start, long Size)
 }
 
 /// <summary>
-/// Where tiles go along one axis and how their outputs blend (pure, no tensors).
-/// Differences from diffusers' <c>AutoencoderKL.tiled_decode</c>, and why:
+/// Where tiles go along one axis and how their outputs blend (pure, no tensors): diffusers' numbers for the default
+/// layout (DiffusersSpans, DiffusersGeometry), and Spans/Weights for the optional Even layout.
+/// How the Even layout differs from diffusers' <c>AutoencoderKL.tiled_decode</c>, and why:
 /// <list type="bullet">
 /// <item>diffusers steps by <c>tile - overlap</c> from 0 and lets the last tiles run short (down to a sliver that sees
 /// little context); here every tile is full size and the tiles are spread evenly, <c>n = ceil((L - o) / (t - o))</c>,
