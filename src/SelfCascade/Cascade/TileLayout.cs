@@ -7,8 +7,9 @@ public readonly record struct TileSpan(long Start, long Size)
 }
 
 /// <summary>
-/// Where tiles go along one axis and how their outputs blend (pure, no tensors).
-/// Differences from diffusers' <c>AutoencoderKL.tiled_decode</c>, and why:
+/// Where tiles go along one axis and how their outputs blend (pure, no tensors): diffusers' numbers for the default
+/// layout (DiffusersSpans, DiffusersGeometry), and Spans/Weights for the optional Even layout.
+/// How the Even layout differs from diffusers' <c>AutoencoderKL.tiled_decode</c>, and why:
 /// <list type="bullet">
 /// <item>diffusers steps by <c>tile - overlap</c> from 0 and lets the last tiles run short (down to a sliver that sees
 /// little context); here every tile is full size and the tiles are spread evenly, <c>n = ceil((L - o) / (t - o))</c>,
@@ -26,6 +27,43 @@ public readonly record struct TileSpan(long Start, long Size)
 /// </summary>
 public static class TileLayout
 {
+    /// <summary>
+    /// diffusers' tile starts along one axis: <c>range(0, length, stride)</c>, each tile <c>min(tile, length - start)</c>
+    /// long (the last ones may be short; <c>tiled_decode</c>/<c>tiled_encode</c> slice <c>z[i : i + tile]</c>).
+    /// </summary>
+    public static IReadOnlyList<TileSpan> DiffusersSpans(long length, long tile, long stride)
+    {
+        if (length < 1) throw new ArgumentOutOfRangeException(nameof(length), length, "length must be positive");
+        if (stride < 1 || stride > tile) throw new ArgumentOutOfRangeException(nameof(stride), stride, $"stride must be in [1, {tile}]");
+        var spans = new List<TileSpan>();
+        for (long start = 0; start < length; start += stride) spans.Add(new TileSpan(start, Math.Min(tile, length - start)));
+        return spans;
+    }
+
+    /// <summary>
+    /// diffusers' tiling numbers for tiles of <paramref name="tile"/> coarse (latent) samples, <paramref name="outScale"/>
+    /// output samples per coarse sample (f for decode, 1 for encode) and <paramref name="inScale"/> input samples per
+    /// coarse sample (1 for decode, f for encode):
+    /// decode: <c>overlap_size = int(tile_latent_min_size * (1 - overlap))</c> latents, <c>blend_extent =
+    /// int(tile_sample_min_size * overlap)</c> px, <c>row_limit = tile_sample_min_size - blend_extent</c> px;
+    /// encode: <c>overlap_size = int(tile_sample_min_size * (1 - overlap))</c> px, <c>blend_extent =
+    /// int(tile_latent_min_size * overlap)</c> latents, <c>row_limit = tile_latent_min_size - blend_extent</c>.
+    /// Throws when diffusers' own numbers do not fit together (the kept part of a tile is not exactly one stride, or
+    /// an encode stride is not a whole number of latents): diffusers would return an image of the wrong size then.
+    /// </summary>
+    public static DiffusersTiling DiffusersGeometry(long tile, double overlapFactor, long inScale, long outScale)
+    {
+        long strideIn = (long)(tile * inScale * (1 - overlapFactor));
+        if (strideIn % inScale != 0)
+            throw new ArgumentException($"diffusers' tile stride of {strideIn} input samples is not a whole number of latents (x{inScale}); choose a tile size whose 3/4 is a multiple of {inScale}");
+        long stride = strideIn / inScale;
+        long blend = (long)(tile * outScale * overlapFactor);
+        long keep = tile * outScale - blend;
+        if (stride < 1 || keep != stride * outScale)
+            throw new ArgumentException($"diffusers' tiling of {tile}-latent tiles with overlap {overlapFactor} keeps {keep} samples per tile but steps by {stride * outScale}; choose a tile size whose overlap is a whole number of latents");
+        return new DiffusersTiling(stride, blend, keep);
+    }
+
     /// <summary>Tile spans covering <c>[0, length)</c> with tiles of <paramref name="tile"/> overlapping by at least <paramref name="overlap"/>.</summary>
     public static IReadOnlyList<TileSpan> Spans(long length, long tile, long overlap)
     {
@@ -106,7 +144,32 @@ public static class TileLayout
     };
 }
 
-/// <summary>How overlapping tiles cross-fade.</summary>
+/// <summary>
+/// diffusers' tiling numbers: <see cref="Stride"/> in coarse (latent) samples, <see cref="Blend"/> (blend_extent) and
+/// <see cref="Keep"/> (row_limit) in output samples.
+/// </summary>
+public readonly record struct DiffusersTiling(long Stride, long Blend, long Keep);
+
+/// <summary>Where tiles go and how they blend.</summary>
+public enum VaeTileLayout
+{
+    /// <summary>
+    /// diffusers' <c>AutoencoderKL.tiled_decode</c>/<c>tiled_encode</c> exactly (default): tiles every
+    /// <c>int(tile·0.75)</c> latents from 0 (the last ones may be short), each tile blended in place with the already
+    /// blended tile above (<c>blend_v</c>) and then the one to its left (<c>blend_h</c>) by a linear ramp
+    /// <c>a·(1 - y/e) + b·y/e</c>, y = 0..e-1, and cropped to <c>row_limit</c>. A tiled decode is then the image
+    /// diffusers' <c>vae.enable_tiling()</c> gives.
+    /// </summary>
+    Diffusers,
+    /// <summary>
+    /// This project's own layout (<see cref="TileLayout.Spans"/>, <see cref="TileLayout.Weights"/>): full tiles spread
+    /// evenly, per-pixel weights that sum to exactly 1 (smoothstep by default, with an edge margin). Not diffusers'
+    /// image; bounded against the untiled decode by tests instead.
+    /// </summary>
+    Even,
+}
+
+/// <summary>How overlapping tiles cross-fade (the <see cref="VaeTileLayout.Even"/> layout).</summary>
 public enum TileBlend
 {
     /// <summary>

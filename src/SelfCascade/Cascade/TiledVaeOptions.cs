@@ -13,13 +13,20 @@ public enum VaeTiling
 
 /// <summary>
 /// Tiling parameters, defaults as diffusers' <c>AutoencoderKL.enable_tiling()</c>: <c>tile_sample_min_size</c> = 512 px
-/// (the SD VAE config's sample_size), <c>tile_overlap_factor</c> = 0.25, so 64-latent tiles overlapping by 16 latents
-/// (128 px), i.e. a stride of 48 latents, as diffusers' <c>overlap_size = int(tile_latent_min_size * (1 - 0.25))</c>.
+/// (the SD 1.5 VAE config's sample_size; the pipeline uses its own VAE's), <c>tile_overlap_factor</c> = 0.25, so
+/// 64-latent tiles overlapping by 16 latents (128 px), i.e. a stride of 48 latents, as diffusers'
+/// <c>overlap_size = int(tile_latent_min_size * (1 - 0.25))</c>, and diffusers' blend (<see cref="Layout"/>).
 /// </summary>
 public sealed record TiledVaeOptions
 {
-    /// <summary>Tile edge in image pixels (diffusers tile_sample_min_size); the latent tile is this / ScaleFactor.</summary>
-    public int TileSampleSize { get; init; } = 512;
+    /// <summary>
+    /// Tile edge in image pixels (diffusers tile_sample_min_size); the latent tile is this / ScaleFactor. diffusers
+    /// takes it from the VAE config's sample_size; the pipeline does the same when it is given no options.
+    /// </summary>
+    public int TileSampleSize { get; init; } = DefaultTileSampleSize;
+
+    /// <summary>512 px: the SD 1.x/2.x-base VAE's sample_size.</summary>
+    public const int DefaultTileSampleSize = 512;
 
     /// <summary>Fraction of a tile shared with its neighbour (diffusers tile_overlap_factor), in [0, 0.5].</summary>
     public double OverlapFactor { get; init; } = 0.25;
@@ -27,7 +34,15 @@ public sealed record TiledVaeOptions
     /// <summary>VAE scale factor f: the decoder maps h×w latents to (h·f)×(w·f) images (8 for SD/SDXL: 2^(len(block_out_channels)-1)).</summary>
     public int ScaleFactor { get; init; } = 8;
 
-    /// <summary>Cross-fade profile across overlaps (smoothstep; linear is diffusers' profile).</summary>
+    /// <summary>
+    /// Where tiles go and how they blend: <see cref="VaeTileLayout.Diffusers"/> (default: diffusers' tiled_decode and
+    /// tiled_encode exactly, so a tiled result is diffusers' tiled result) or <see cref="VaeTileLayout.Even"/> (this
+    /// project's evenly spread tiles with weights that sum to 1; <see cref="Blend"/> and <see cref="EdgeMargin"/>
+    /// apply to it only). docs/TILED_VAE.md compares them.
+    /// </summary>
+    public VaeTileLayout Layout { get; init; } = VaeTileLayout.Diffusers;
+
+    /// <summary>Cross-fade profile across overlaps in the <see cref="VaeTileLayout.Even"/> layout (smoothstep; linear is diffusers' profile).</summary>
     public TileBlend Blend { get; init; } = TileBlend.Smoothstep;
 
     /// <summary>
@@ -60,6 +75,12 @@ public sealed record TiledVaeOptions
             throw new ArgumentException($"tile overlap factor {OverlapFactor} must be in [0, 0.5]");
         if (!(EdgeMargin >= 0 && EdgeMargin < 0.5))
             throw new ArgumentException($"tile edge margin {EdgeMargin} must be in [0, 0.5)");
+        if (Layout == VaeTileLayout.Diffusers)
+        {
+            TileLayout.DiffusersGeometry(TileLatentSize, OverlapFactor, 1, ScaleFactor); // decode
+            TileLayout.DiffusersGeometry(TileLatentSize, OverlapFactor, ScaleFactor, 1); // encode
+        }
+        else if (!Enum.IsDefined(Layout)) throw new ArgumentException($"unknown tile layout {Layout}");
         if (AutoTilePixels < 1) throw new ArgumentException($"auto-tiling threshold {AutoTilePixels} pixels must be positive");
     }
 }

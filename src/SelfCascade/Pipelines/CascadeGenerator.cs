@@ -35,7 +35,7 @@ public static class CascadeGenerator
             GuidanceScale = r.Guidance ?? model.DefaultGuidance,
             StageOverrides = request.StageOverrides,
             Batch = r.NumImages,
-            Tiling = request.TileOptions ?? new TiledVaeOptions(),
+            Tiling = request.TileOptions ?? new TiledVaeOptions { TileSampleSize = model.VaeTileSize },
             BytesPerElement = model.BytesPerElement,
             // Working memory at hand: the process's available memory (host RAM; libtorch 0.107 exposes no GPU memory stats).
             MaxLatentBytes = ScalePlanOptions.LatentBudgetFor(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes),

@@ -1,3 +1,4 @@
+using SelfCascade.Cascade;
 using SelfCascade.IO;
 using SelfCascade.Models.Unet;
 using SelfCascade.Models.Vae;
@@ -9,6 +10,8 @@ namespace SelfCascade.Pipelines;
 public sealed record ModelGeometry(int NativeSize, int VaeScaleFactor, int UnetBlocks, ModelFamily Family, int BytesPerElement = 4)
 {
     public ModelDefaults Defaults { get; init; } = new();
+    /// <summary>The VAE config's sample_size: diffusers' default tile size for a tiled decode.</summary>
+    public int VaeTileSize { get; init; } = TiledVaeOptions.DefaultTileSampleSize;
     public double DefaultGuidance => Defaults.Guidance ?? (Family == ModelFamily.StableDiffusionXL ? 5.0 : 7.5);
     public double DefaultPivotStrength => Defaults.PivotStrength ?? ModelDefaults.PaperPivotStrength;
 
@@ -16,6 +19,7 @@ public sealed record ModelGeometry(int NativeSize, int VaeScaleFactor, int UnetB
         new(pipe.NativeSize, pipe.VaeScaleFactor, pipe.Unet.Config.NumBlocks, pipe.Family, pipe.DType == ScalarType.Float32 ? 4 : 2)
         {
             Defaults = pipe.Defaults,
+            VaeTileSize = pipe.TileOptionsFor(null).TileSampleSize,
         };
 
     /// <summary>From a diffusers folder's configs only: sample_size x 2^(VAE blocks - 1).</summary>
@@ -34,11 +38,13 @@ public sealed record ModelGeometry(int NativeSize, int VaeScaleFactor, int UnetB
         }
         var folder = DiffusersModelFolder.Open(dir);
         var unet = UNet2DConditionConfig.Load(Path.Combine(folder.ComponentDir("unet"), "config.json"));
-        int vaeFactor = folder.Has("vae") ? AutoencoderKLConfig.Load(Path.Combine(folder.ComponentDir("vae"), "config.json")).ScaleFactor : 1;
+        var vae = folder.Has("vae") ? AutoencoderKLConfig.Load(Path.Combine(folder.ComponentDir("vae"), "config.json")) : null;
+        int vaeFactor = vae?.ScaleFactor ?? 1;
         return new ModelGeometry((unet.SampleSize ?? 64) * vaeFactor, vaeFactor, unet.NumBlocks, folder.DetectFamily(),
             dtype == ScalarType.Float32 ? 4 : 2)
         {
             Defaults = ModelDefaults.Read(Path.Combine(folder.Root, "model_index.json")),
+            VaeTileSize = vae?.SampleSize ?? TiledVaeOptions.DefaultTileSampleSize,
         };
     }
 }

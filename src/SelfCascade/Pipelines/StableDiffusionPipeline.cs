@@ -214,6 +214,14 @@ public sealed class StableDiffusionPipeline : IDisposable
     }
 
     /// <summary>
+    /// The tiling used for <paramref name="given"/> options (null: diffusers' <c>enable_tiling()</c> defaults for this VAE,
+    /// tiles of the VAE config's sample_size, 512 px when it has none), with the VAE's scale factor.
+    /// </summary>
+    public TiledVaeOptions TileOptionsFor(TiledVaeOptions? given) =>
+        (given ?? new TiledVaeOptions { TileSampleSize = Vae?.Config.SampleSize ?? TiledVaeOptions.DefaultTileSampleSize })
+        with { ScaleFactor = VaeScaleFactor };
+
+    /// <summary>
     /// VAE decode of scaled latents: <c>vae.decode(latents / scaling_factor + shift_factor)</c>, output in [-1, 1];
     /// tiled (bounded memory) when the policy says so (<see cref="TiledVae.ShouldTile"/>; Auto keeps every
     /// decode up to 1024x1024 pixels untiled, hence identical to diffusers'). Pixel space (no VAE): the latents, fp32.
@@ -226,7 +234,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         var z = latents.to(ScalarType.Float32) / Vae.ScalingFactor;
         if (Vae.ShiftFactor is double shift) z = z + shift;
         z = z.to(_vaeDType);
-        var options = (tileOptions ?? new TiledVaeOptions()) with { ScaleFactor = VaeScaleFactor };
+        var options = TileOptionsFor(tileOptions);
         var image = TiledVae.DecodeWithPolicy(Vae.Decode, z, tiling, options).to(ScalarType.Float32);
         return image.MoveToOuterDisposeScope();
     }
@@ -242,7 +250,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         using var scope = NewDisposeScope();
         if (Vae is null) return image.to(ScalarType.Float32).to(Device).clone().MoveToOuterDisposeScope();
         var x = image.to(_vaeDType).to(Device);
-        var options = (tileOptions ?? new TiledVaeOptions()) with { ScaleFactor = VaeScaleFactor };
+        var options = TileOptionsFor(tileOptions);
         Tensor z;
         if (TiledVae.ShouldTile(tiling, x.shape[2] / VaeScaleFactor, x.shape[3] / VaeScaleFactor, options))
         {

@@ -9,8 +9,9 @@ public class TiledVaeTests
 {
     public TiledVaeTests() => TorchSetup.Ensure();
 
+    // The project's own Even layout (diffusers' default layout is matched against diffusers in TiledVaeParityTests).
     // f = 2, tile 32 px = 16 latents, overlap 0.25 = 4 latents (8 px).
-    private static readonly TiledVaeOptions Small = new() { ScaleFactor = 2, TileSampleSize = 32, OverlapFactor = 0.25 };
+    private static readonly TiledVaeOptions Small = new() { ScaleFactor = 2, TileSampleSize = 32, OverlapFactor = 0.25, Layout = VaeTileLayout.Even };
 
     /// <summary>
     /// A fixed random conv "decoder": conv3x3 (4->16) at latent resolution, SiLU, nearest x2, conv3x3, SiLU, conv3x3
@@ -205,7 +206,7 @@ public class TiledVaeTests
     {
         using var scope = NewDisposeScope();
         using var dec = new ConvDecoder(2);
-        var options = new TiledVaeOptions { ScaleFactor = 2, TileSampleSize = 64, OverlapFactor = 0.25 }; // default blend and margin
+        var options = new TiledVaeOptions { ScaleFactor = 2, TileSampleSize = 64, OverlapFactor = 0.25, Layout = VaeTileLayout.Even }; // default blend and margin
         using var _ = no_grad();
         var z = SmoothLatent(1, 4, 40, 120);
         var whole = dec.forward(z);
@@ -239,7 +240,7 @@ public class TiledVaeTests
         using var dec = new ConvDecoder(2);
         using var _ = no_grad();
         var z = SmoothLatent(1, 4, 40, 128);
-        var hard = TiledVae.Decode(dec.forward, z, new TiledVaeOptions { ScaleFactor = 2, TileSampleSize = 64, OverlapFactor = 0 });
+        var hard = TiledVae.Decode(dec.forward, z, new TiledVaeOptions { ScaleFactor = 2, TileSampleSize = 64, OverlapFactor = 0, Layout = VaeTileLayout.Even });
         var whole = dec.forward(z);
         var gHard = ColumnGradients(hard);
         var gWhole = ColumnGradients(whole);
@@ -316,13 +317,15 @@ public class TiledVaeTests
         Assert.Contains("VAE scale factor", e.Message);
     }
 
-    [Fact]
-    public void Tiled_decode_does_not_leak_tensors()
+    [Theory]
+    [InlineData(VaeTileLayout.Even)]
+    [InlineData(VaeTileLayout.Diffusers)]
+    public void Tiled_decode_does_not_leak_tensors(VaeTileLayout layout)
     {
         using var dec = new ConvDecoder(1);
         using var _ = no_grad();
         using var z = randn(1, 4, 40, 57);
-        void Once() { using var r = TiledVae.Decode(dec.forward, z, Small); }
+        void Once() { using var r = TiledVae.Decode(dec.forward, z, Small with { Layout = layout }); }
         Once();
         long before = DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
         Once();

@@ -201,7 +201,7 @@ public sealed class UNet2DConditionModel : nn.Module
             x = block.Forward(x, res, inputs, upsampleSize);
             x = ApplyHook(hook, UNetBlockKind.Up, i, x, emb);
         }
-        x = conv_out.forward(F.silu(conv_norm_out.forward(x)));
+        x = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.forward(x)));
         return x.MoveToOuterDisposeScope();
     }
 
@@ -226,7 +226,7 @@ public sealed class UNet2DConditionModel : nn.Module
     {
         var x = sample;
         if (Config.CenterInputSample) x = x.mul(_two).sub(_one);
-        x = conv_in.forward(x);
+        x = CpuBFloat16Conv.Forward(conv_in, x);
         skips.Add(x);
         for (int i = 0; i < down_blocks.Count; i++)
         {

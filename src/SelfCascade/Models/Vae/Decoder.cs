@@ -41,7 +41,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var h = conv_in.forward(input);
+        var h = CpuBFloat16Conv.Forward(conv_in, input);
         h = mid_block.forward(h);
         foreach (var b in up_blocks)
         {
@@ -49,7 +49,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
             h.Dispose();
             h = next;
         }
-        h = conv_out.forward(F.silu(conv_norm_out.forward(h)));
+        h = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.forward(h)));
         return h.MoveToOuterDisposeScope();
     }
 }
