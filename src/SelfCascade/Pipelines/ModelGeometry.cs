@@ -30,10 +30,12 @@ public sealed record ModelGeometry(int NativeSize, int VaeScaleFactor, int UnetB
             // A single-file checkpoint: its (built-in or --config) configs, no weights read.
             using var components = SelfCascade.Checkpoints.ModelSource.OpenComponents(dir, singleFile);
             var u = UNet2DConditionConfig.FromJson(components.Config("unet"));
-            int f = components.Has("vae") ? AutoencoderKLConfig.FromJson(components.Config("vae")).ScaleFactor : 1;
+            var v = components.Has("vae") ? AutoencoderKLConfig.FromJson(components.Config("vae")) : null;
+            int f = v?.ScaleFactor ?? 1;
             return new ModelGeometry((u.SampleSize ?? 64) * f, f, u.NumBlocks, components.Family, dtype == ScalarType.Float32 ? 4 : 2)
             {
                 Defaults = ModelDefaults.From(components.ModelIndex),
+                VaeTileSize = v?.SampleSize ?? TiledVaeOptions.DefaultTileSampleSize,
             };
         }
         var folder = DiffusersModelFolder.Open(dir);
