@@ -182,15 +182,18 @@ public class ClipTextLoadingTests : IDisposable
         using var ids = io.Read("p0_input_ids");
         void Once(bool all) { using var o = m.Forward(ids, all); }
         Once(true); Once(false); // warm-up
+        LiveTensors.Settle();
         long live = torch.Tensor.TotalCount;
         long threadLive = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         for (int i = 0; i < 5; i++) { Once(false); Once(true); }
+        LiveTensors.Settle();
         Assert.Equal(live, torch.Tensor.TotalCount);
         Assert.Equal(threadLive, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
 
         // Taking a tensor out keeps exactly that one alive.
         Tensor kept;
         using (var o = m.Forward(ids)) kept = o.Take(o.TextEmbeds!);
+        LiveTensors.Settle();
         Assert.Equal(live + 1, torch.Tensor.TotalCount);
         kept.Dispose();
         Assert.Equal(live, torch.Tensor.TotalCount);
