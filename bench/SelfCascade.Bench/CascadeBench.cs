@@ -14,12 +14,21 @@ using static TorchSharp.torch;
 namespace SelfCascade.Bench;
 
 /// <summary>
-/// `cascade`: a whole self-cascade on random-weight networks, per stage wall time and peak resident memory, and the
-/// overhead of everything outside the UNet and VAE calls: total - sum(stage UNet steps x timed UNet step) - timed
-/// VAE decode (target: under 5% of the total).
+/// `cascade`: a whole self-cascade on random-weight networks, repeated (default 5 runs after one short warm-up run),
+/// with per-stage wall time and peak resident memory, and the overhead measured directly inside each run: the
+/// pipeline's network-call timer (<see cref="StableDiffusionPipeline.CallTimer"/>) records the wall time of every
+/// UNet and VAE call, and the overhead is the run's wall time minus those intervals (text encoding, noise, scheduler
+/// arithmetic, pivot resize, guidance, image conversion: target under 5% of the total). Reported per run and as
+/// median and min-max over the runs.
 /// </summary>
 public static class CascadeBench
 {
+    private sealed record RunTimes(double TotalMs, double UnetMs, double VaeMs, double TextMs, double[] StageWallMs,
+        double[] StageUnetMs, int[] StageUnetCalls, double DecodeWallMs, double[] PeakMiB)
+    {
+        public double OverheadMs => TotalMs - UnetMs - VaeMs;
+    }
+
     public static void Run(Args opts, Device device, ScalarType dtype)
     {
         var model = opts.Get("model") ?? "medium";
@@ -31,56 +40,78 @@ public static class CascadeBench
         };
         var target = PixelSize.Parse(opts.Get("size") ?? "1024x1024");
         int steps = int.Parse(opts.Get("steps") ?? "20", CultureInfo.InvariantCulture);
+        int repeats = int.Parse(opts.Get("repeats") ?? "5", CultureInfo.InvariantCulture);
+        if (repeats < 1) throw new ArgumentException("--repeats must be at least 1");
         using var pipe = BuildPipeline(unetJson, vaeJson, context, device, dtype);
-        var request = new CascadeRequest
+        CascadeRequest Request(int n) => new()
         {
-            Request = new GenerationRequest("a photo of a corgi in a field of flowers") { Steps = steps, Seed = 0, Width = target.Width, Height = target.Height },
+            Request = new GenerationRequest("a photo of a corgi in a field of flowers") { Steps = n, Seed = 0, Width = target.Width, Height = target.Height },
             Method = GenerationMethod.SelfCascade,
         };
+        var request = Request(steps);
         var plan = CascadeGenerator.Plan(pipe, target.Width, target.Height, request);
-        var peaks = new StagePeaks();
-        using (var warm = CascadeGenerator.Generate(pipe, new CascadeRequest
-        {
-            Request = new GenerationRequest("warm up") { Steps = 2, Width = plan.Base.Width, Height = plan.Base.Height },
-            Method = GenerationMethod.Direct,
-        })) { }
-        ResidentMemory.ResetPeak();
-        var total = Stopwatch.StartNew();
-        using var result = CascadeGenerator.Generate(pipe, request, peaks);
-        double totalMs = total.Elapsed.TotalMilliseconds;
-        peaks.Finish();
+        // Warm-up: the same cascade with 2 steps, so every stage size and the final decode have run once.
+        using (var warm = CascadeGenerator.Generate(pipe, Request(2))) { }
 
-        // The UNet and VAE alone, at each stage's size, timed the same way as `unet-vae`.
-        using var mode = torch.inference_mode();
-        var unetMs = new List<double>();
-        foreach (var s in plan.Stages)
+        var runs = new List<RunTimes>();
+        for (int r = 0; r < repeats; r++)
         {
-            using var x = randn([2, 4, s.LatentHeight, s.LatentWidth], dtype: dtype, device: device);
-            using var t = tensor(new long[] { 500 }, device: device);
-            using var ctx = randn([2, 77, context], dtype: dtype, device: device);
-            unetMs.Add(Program.Time(2, device, () => { using var o = pipe.Unet.Forward(x, t, ctx); }));
+            var calls = new NetworkCallTotals();
+            var peaks = new StagePeaks();
+            pipe.CallTimer = calls;
+            ResidentMemory.ResetPeak();
+            var clock = Stopwatch.StartNew();
+            using var result = CascadeGenerator.Generate(pipe, request, peaks);
+            double totalMs = clock.Elapsed.TotalMilliseconds;
+            pipe.CallTimer = null;
+            peaks.Finish();
+            int n = plan.Stages.Count;
+            runs.Add(new RunTimes(totalMs, calls.Total(NetworkCall.Unet).TotalMilliseconds,
+                (calls.Total(NetworkCall.VaeDecode) + calls.Total(NetworkCall.VaeEncode)).TotalMilliseconds,
+                calls.Total(NetworkCall.TextEncoder).TotalMilliseconds,
+                [.. result.Stages.Select(st => st.Seconds * 1000)],
+                [.. Enumerable.Range(0, n).Select(i => calls.UnetInStage(i).Total.TotalMilliseconds)],
+                [.. Enumerable.Range(0, n).Select(i => calls.UnetInStage(i).Count)],
+                result.Timings["decode"] * 1000, [.. Enumerable.Range(0, n + 1).Select(peaks.Peak)]));
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {r + 1}/{repeats}: {totalMs:F0} ms, outside UNet/VAE {runs[^1].OverheadMs:F0} ms"));
         }
-        double vaeMs;
-        using (var z = randn([1, 4, plan.Final.LatentHeight, plan.Final.LatentWidth], dtype: ScalarType.Float32, device: device))
-            vaeMs = Program.Time(1, device, () => { using var o = pipe.DecodeLatents(z); });
-        double networkMs = plan.Stages.Select((s, i) => s.DenoisingSteps * unetMs[i]).Sum() + vaeMs;
 
-        Console.WriteLine($"# Self-cascade to {target}, {model} shapes, random weights, {device.type} {TorchRuntime.DTypeName(dtype)}, {torch.get_num_threads()} threads, {steps} steps, strength 0.7");
+        var inv = CultureInfo.InvariantCulture;
+        Console.WriteLine($"# Self-cascade to {target}, {model} shapes, random weights, {device.type} {TorchRuntime.DTypeName(dtype)}, {torch.get_num_threads()} threads, {steps} steps, strength 0.7, {repeats} runs after a warm-up");
         Console.WriteLine();
-        Console.WriteLine("| stage | size | UNet steps | stage wall (ms) | UNet step alone (ms) | peak resident (MiB) |");
-        Console.WriteLine("|---|---|---|---|---|---|");
+        Console.WriteLine("Medians over the runs. \"UNet in-run\" sums the wall time of the stage's UNet calls as the pipeline made them (one batched CFG call per step).");
+        Console.WriteLine();
+        Console.WriteLine("| stage | size | UNet calls | stage wall (ms) | UNet in-run (ms) | per UNet call (ms) | stage outside UNet (ms) | peak resident (MiB) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
         for (int i = 0; i < plan.Stages.Count; i++)
         {
             var s = plan.Stages[i];
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {i} | {s.Width}x{s.Height} | {s.DenoisingSteps} | {result.Stages[i].Seconds * 1000:F0} | {unetMs[i]:F1} | {peaks.Peak(i):F0} |"));
+            double wall = Median(runs.Select(x => x.StageWallMs[i])), unet = Median(runs.Select(x => x.StageUnetMs[i]));
+            int count = runs[0].StageUnetCalls[i];
+            Console.WriteLine(string.Create(inv, $"| {i} | {s.Width}x{s.Height} | {count} | {wall:F0} | {unet:F0} | {unet / Math.Max(1, count):F1} | {Median(runs.Select(x => x.StageWallMs[i] - x.StageUnetMs[i])):F1} | {runs.Max(x => x.PeakMiB[i]):F0} |"));
         }
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| decode | {target} | - | {result.Timings["decode"] * 1000:F0} | VAE alone {vaeMs:F0} | {peaks.Peak(plan.Stages.Count):F0} |"));
+        Console.WriteLine(string.Create(inv, $"| decode | {target} | - | {Median(runs.Select(x => x.DecodeWallMs)):F0} | VAE in-run {Median(runs.Select(x => x.VaeMs)):F0} | - | {Median(runs.Select(x => x.DecodeWallMs - x.VaeMs)):F1} | {runs.Max(x => x.PeakMiB[plan.Stages.Count]):F0} |"));
         Console.WriteLine();
-        double overhead = totalMs - networkMs;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Total {totalMs:F0} ms; UNet steps + VAE decode timed alone {networkMs:F0} ms; everything else (text encoding, noise, scheduler, pivot, guidance, conversion) {overhead:F0} ms = {100 * overhead / totalMs:F1}% of the total."));
-        Console.WriteLine("Peak resident memory is reset (/proc/self/clear_refs) before the run and read at each stage's end.");
+        Console.WriteLine("| run | total (ms) | UNet calls (ms) | VAE calls (ms) | outside UNet and VAE (ms) | share of total | of which text encoder (ms) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        for (int r = 0; r < runs.Count; r++)
+        {
+            var x = runs[r];
+            Console.WriteLine(string.Create(inv, $"| {r + 1} | {x.TotalMs:F0} | {x.UnetMs:F0} | {x.VaeMs:F0} | {x.OverheadMs:F1} | {100 * x.OverheadMs / x.TotalMs:F2} % | {x.TextMs:F1} |"));
+        }
+        string Stat(Func<RunTimes, double> f, string format) =>
+            $"{Median(runs.Select(f)).ToString(format, inv)} ({runs.Min(f).ToString(format, inv)}-{runs.Max(f).ToString(format, inv)})";
+        Console.WriteLine(string.Create(inv, $"| median (min-max) | {Stat(x => x.TotalMs, "F0")} | {Stat(x => x.UnetMs, "F0")} | {Stat(x => x.VaeMs, "F0")} | {Stat(x => x.OverheadMs, "F1")} | {Stat(x => 100 * x.OverheadMs / x.TotalMs, "F2")} % | {Stat(x => x.TextMs, "F1")} |"));
+        Console.WriteLine();
+        Console.WriteLine(string.Create(inv,
+            $"Overhead, measured inside each run as wall time minus the timed UNet and VAE calls: median {Median(runs.Select(x => x.OverheadMs)):F1} ms = {Median(runs.Select(x => 100 * x.OverheadMs / x.TotalMs)):F2}% of the total (min {runs.Min(x => x.OverheadMs):F1}, max {runs.Max(x => x.OverheadMs):F1} ms over {runs.Count} runs)."));
+        Console.WriteLine("Peak resident memory is reset (/proc/self/clear_refs) before each run and read at each stage's end; the column shows the largest over the runs.");
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToList();
+        return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
     }
 
     public static StableDiffusionPipeline BuildPipeline(string unetJson, string vaeJson, int context, Device device, ScalarType dtype)

@@ -35,7 +35,7 @@ public static class Program
                 return 0;
             default:
                 Console.Error.WriteLine("usage: SelfCascade.Bench unet-vae [--model medium|sd21|sdxl] [--sizes 256,512] [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--repeats N]");
-                Console.Error.WriteLine("       SelfCascade.Bench cascade [--model medium|sd21] [--size 1024x1024] [--steps 20] [--device cpu|cuda] [--dtype ...]");
+                Console.Error.WriteLine("       SelfCascade.Bench cascade [--model medium|sd21] [--size 1024x1024] [--steps 20] [--repeats 5] [--device cpu|cuda] [--dtype ...]");
                 Console.Error.WriteLine("       SelfCascade.Bench upsamplers [--size 512x512] [--steps 10] [--device cpu|cuda]");
                 return 2;
         }

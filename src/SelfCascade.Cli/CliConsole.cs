@@ -29,15 +29,30 @@ public sealed class CliConsole(TextWriter stdout, TextWriter stderr, bool intera
         catch (OperationCanceledException)
         {
             Error.WriteLine("error: cancelled");
-            return 130;
+            return CancelledExitCode;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException
-                                       or InvalidOperationException or KeyNotFoundException or NotSupportedException or FormatException)
+        catch (OutputsKeptException e) when (e.InnerException is OperationCanceledException)
+        {
+            Error.WriteLine($"error: cancelled ({e.KeptNote})");
+            return CancelledExitCode;
+        }
+        catch (OutputsKeptException e) when (IsExpected(e.InnerException!))
+        {
+            Error.WriteLine($"error: {OneLine(e.Message)} ({e.KeptNote})");
+            return 1;
+        }
+        catch (Exception e) when (IsExpected(e))
         {
             Error.WriteLine("error: " + OneLine(e.Message));
             return 1;
         }
     }
+
+    /// <summary>Exit code after Ctrl+C (128 + SIGINT, as shells report a process ended by it).</summary>
+    public const int CancelledExitCode = 130;
+
+    private static bool IsExpected(Exception e) => e is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException
+        or InvalidOperationException or KeyNotFoundException or NotSupportedException or FormatException;
 
     private static string OneLine(string message)
     {

@@ -75,6 +75,7 @@ public static class CompareCommand
                 console.Error.WriteLineIfInteractive(console, "");
             }
             var grid = ImageGrid.Compose(cells);
+            console.Cancellation.ThrowIfCancellationRequested();
             grid.SavePng(outPath, new Dictionary<string, string>
             {
                 ["prompt"] = p.GetValue(prompt)!, ["seed"] = p.GetValue(seed).ToString(CultureInfo.InvariantCulture),

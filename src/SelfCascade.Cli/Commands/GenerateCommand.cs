@@ -93,7 +93,7 @@ public static class GenerateCommand
                 meta["pivot_strength"] = (cascadeRequest.PivotStrength ?? pipe.DefaultPivotStrength).ToString(CultureInfo.InvariantCulture);
             }
             var stageFiles = settings.SaveStagesDir is string stagesDir ? StageFileNames(stagesDir, result) : [];
-            WriteAll([.. result.Images, .. result.StageImages], [.. files, .. stageFiles], meta);
+            ImageOutput.WriteAll([.. result.Images, .. result.StageImages], [.. files, .. stageFiles], meta, console.Cancellation);
             if (p.GetValue(json))
             {
                 var timings = new Dictionary<string, double> { ["load"] = loadSeconds };
@@ -164,26 +164,5 @@ public static class GenerateCommand
         };
         d["parameters"] = $"{r.Prompt}\nNegative prompt: {r.NegativePrompt ?? ""}\nSteps: {r.Steps}, Sampler: {pipe.Scheduler.ClassName}, CFG scale: {g}, Seed: {r.Seed}, Size: {width}x{height}, Method: {method}";
         return d;
-    }
-
-    /// <summary>Writes every image (each atomically); if one fails, the ones already written are removed.</summary>
-    public static void WriteAll(IReadOnlyList<RgbImage> images, IReadOnlyList<string> files, IReadOnlyDictionary<string, string> meta)
-    {
-        var written = new List<string>();
-        try
-        {
-            for (int i = 0; i < images.Count; i++)
-            {
-                var m = new Dictionary<string, string>(meta);
-                if (images.Count > 1) m["image_index"] = i.ToString(CultureInfo.InvariantCulture);
-                images[i].SavePng(files[i], m);
-                written.Add(files[i]);
-            }
-        }
-        catch
-        {
-            foreach (var f in written) File.Delete(f);
-            throw;
-        }
     }
 }

@@ -66,7 +66,7 @@ public static class UpscaleCommand
             var meta = GenerateCommand.Metadata(request, pipe, result.Width, result.Height, p.GetValue(model) ?? ModelOption.Resolve(null), "upscale");
             meta["source_image"] = Path.GetFileName(p.GetValue(image)!);
             meta["scale"] = p.GetValue(scale).ToString(CultureInfo.InvariantCulture);
-            GenerateCommand.WriteAll(result.Images, [outPath], meta);
+            ImageOutput.WriteAll(result.Images, [outPath], meta, console.Cancellation);
             if (p.GetValue(json))
                 console.Out.WriteLine(JsonSerializer.Serialize(new
                 {

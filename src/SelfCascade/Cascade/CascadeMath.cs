@@ -1,6 +1,6 @@
 namespace SelfCascade.Cascade;
 
-/// <summary>Small pure formulas the cascade shares with diffusers' img2img and with DESIGN.md §7/§9.</summary>
+/// <summary>Small pure formulas the cascade shares with diffusers' img2img and with docs/ARCHITECTURE.md §7/§9.</summary>
 public static class CascadeMath
 {
     /// <summary>
@@ -17,7 +17,7 @@ public static class CascadeMath
     /// </summary>
     public static int Img2ImgStartIndex(int steps, double strength) => Math.Max(steps - Img2ImgSteps(steps, strength), 0);
 
-    /// <summary>DESIGN.md §7: stage r draws its noise from a CPU generator seeded <c>seed + r</c> (the base stage is r = 0).</summary>
+    /// <summary>docs/ARCHITECTURE.md §7: stage r draws its noise from a CPU generator seeded <c>seed + r</c> (the base stage is r = 0).</summary>
     public static long StageSeed(long seed, int stageIndex) => seed + stageIndex;
 
     /// <summary>
@@ -29,7 +29,7 @@ public static class CascadeMath
     /// Relative cost of one UNet step at <paramref name="pixelRatio"/> = pixels / native pixels, in native-step units:
     /// <c>(1 - a) r + a r^2</c>. The linear part is convolutions/feed-forwards (work per pixel), the quadratic part is
     /// self-attention (tokens squared); <c>a</c> is attention's share of a native step. a = 0 gives the pixel-linear
-    /// estimate. Default a = 0.09 fits DESIGN.md §9's SD 2.1 H200 timings 2048² → 4096² (228 ms → 2.6 s, ×11.4 for ×4
+    /// estimate. Default a = 0.09 fits docs/ARCHITECTURE.md §9's SD 2.1 H200 timings 2048² → 4096² (228 ms → 2.6 s, ×11.4 for ×4
     /// pixels) taken as compute-bound: a linear fit c1 r + c2 r² through them gives c2/(c1+c2) = 0.09 at 512².
     /// </summary>
     public static double StepCost(double pixelRatio, double attentionFraction)

@@ -5,7 +5,7 @@ namespace SelfCascade.Cascade;
 /// <summary>How the pivot latent is resized.</summary>
 public enum PivotResizeMode
 {
-    /// <summary>torch bilinear, align_corners=False: the paper's and the released code's choice (DESIGN.md §7).</summary>
+    /// <summary>torch bilinear, align_corners=False: the paper's and the released code's choice (docs/ARCHITECTURE.md §7).</summary>
     Bilinear,
     /// <summary>torch bicubic (a = -0.75), align_corners=False; sharper but may overshoot the input's range.</summary>
     Bicubic,
@@ -13,7 +13,7 @@ public enum PivotResizeMode
 
 /// <summary>
 /// Pivot resizing (paper §3.1: the clean latent of stage r-1, upsampled, is the pivot that stage r re-noises and
-/// denoises). Pure functions of their inputs; no VAE round trip (DESIGN.md §7).
+/// denoises). Pure functions of their inputs; no VAE round trip (docs/ARCHITECTURE.md §7).
 /// </summary>
 public static class Pivot
 {

@@ -24,7 +24,7 @@ public sealed record ScalePlanOptions
     /// <summary>Inference steps of every stage's schedule (later stages run <c>int(steps * strength)</c> of them).</summary>
     public int Steps { get; init; } = 50;
 
-    /// <summary>img2img strength of every later stage, in (0, 1]; 0.7 ≈ the paper's K = 700 (DESIGN.md §7).</summary>
+    /// <summary>img2img strength of every later stage, in (0, 1]; 0.7 ≈ the paper's K = 700 (docs/ARCHITECTURE.md §7).</summary>
     public double Strength { get; init; } = 0.7;
 
     /// <summary>Classifier-free guidance scale (7.5 is diffusers' SD default; SDXL's is 5.0).</summary>

@@ -4,7 +4,7 @@ namespace SelfCascade.Cascade;
 
 /// <summary>
 /// Chooses the cascade's stage sizes (paper §3: stage r generates at 2^r the base edge, each stage ≤ 4× the pixels of
-/// the previous one; DESIGN.md §7) and fills in steps, strength, guidance and cost.
+/// the previous one; docs/ARCHITECTURE.md §7) and fills in steps, strength, guidance and cost.
 /// <para>Rules:</para>
 /// <list type="bullet">
 /// <item>Every stage keeps the target's aspect ratio as closely as the granularity allows and grows each side by at

@@ -55,7 +55,7 @@ public sealed record TiledVaeOptions
     /// <summary>
     /// Auto policy threshold: tile when the image has more pixels than this. 1024² keeps every native-size decode
     /// (SD 512/768, SDXL 1024) untiled, hence identical to diffusers, and tiles the cascade's larger stages, where
-    /// an untiled SD VAE decode needs ~9.7 GiB at 2048² and ~38 GiB at 4096² (DESIGN.md §9).
+    /// an untiled SD VAE decode needs ~9.7 GiB at 2048² and ~38 GiB at 4096² (docs/ARCHITECTURE.md §9).
     /// </summary>
     public long AutoTilePixels { get; init; } = 1024L * 1024;
 

@@ -6,7 +6,7 @@ namespace SelfCascade.Checkpoints;
 /// <summary>
 /// What a pipeline loads from, whatever the user pointed at: the component set of a diffusers folder (configs +
 /// weights + tokenizers per component). A diffusers folder, a single-file checkpoint and (through the hub resolver)
-/// a hub id all look like this, so everything downstream still sees "a model folder" (DESIGN.md §1, wave 2).
+/// a hub id all look like this, so everything downstream still sees "a model folder" (docs/ARCHITECTURE.md §1).
 /// Weight sources it hands out stay open until it is disposed.
 /// </summary>
 public interface IModelComponents : IDisposable

@@ -43,7 +43,7 @@ public static class SafeTensorsDTypes
 
 /// <summary>
 /// Reader of the safetensors format (8-byte little-endian header length, JSON header, raw little-endian data).
-/// Opening validates the whole header against the file size (DESIGN.md §4); reading streams one tensor at a time.
+/// Opening validates the whole header against the file size (docs/ARCHITECTURE.md §4); reading streams one tensor at a time.
 /// </summary>
 public sealed class SafeTensorsFile : ITensorSource
 {

@@ -33,30 +33,18 @@ public static class SafeTensorsWriter
         json.CopyTo(headerBytes, 0);
         for (int i = json.Length; i < headerBytes.Length; i++) headerBytes[i] = (byte)' ';
 
-        var full = System.IO.Path.GetFullPath(path);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp-" + Environment.ProcessId;
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)headerBytes.Length);
+            fs.Write(len);
+            fs.Write(headerBytes);
+            foreach (var (_, t) in list)
             {
-                Span<byte> len = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)headerBytes.Length);
-                fs.Write(len);
-                fs.Write(headerBytes);
-                foreach (var (_, t) in list)
-                {
-                    using var cpu = t.detach().cpu().contiguous();
-                    fs.Write(cpu.bytes);
-                }
-                fs.Flush(true);
+                using var cpu = t.detach().cpu().contiguous();
+                fs.Write(cpu.bytes);
             }
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        }, bufferSize: 1 << 20);
     }
 
     /// <summary>

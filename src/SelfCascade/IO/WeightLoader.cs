@@ -7,7 +7,7 @@ namespace SelfCascade.IO;
 
 /// <summary>
 /// Key renames a network accepts from older checkpoints. Only renames diffusers applies itself are allowed
-/// (DESIGN.md §2): legacy VAE attention names, ignorable position-id buffers.
+/// (docs/ARCHITECTURE.md §2): legacy VAE attention names, ignorable position-id buffers.
 /// </summary>
 public interface ILegacyKeyMap
 {

@@ -71,24 +71,9 @@ public sealed class RgbImage
         return text is { Count: > 0 } ? PngText.Insert(png, text) : png;
     }
 
-    /// <summary>Writes a PNG atomically: a temporary file renamed into place, so no partial file is ever left.</summary>
-    public void SavePng(string path, IReadOnlyDictionary<string, string>? text = null)
-    {
-        var bytes = EncodePng(text);
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        var tmp = full + ".tmp-" + Environment.ProcessId;
-        try
-        {
-            File.WriteAllBytes(tmp, bytes);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
-    }
+    /// <summary>Writes a PNG atomically (<see cref="IO.AtomicFile"/>): a temporary file renamed into place, so no partial file is ever left.</summary>
+    public void SavePng(string path, IReadOnlyDictionary<string, string>? text = null) =>
+        IO.AtomicFile.WriteAllBytes(path, EncodePng(text));
 
     /// <summary>Decodes PNG/JPEG/WebP/BMP into RGB (alpha composited on white).</summary>
     public static RgbImage Load(string path)

@@ -85,7 +85,7 @@ public static class CascadeGenerator
         sw.Restart();
         var latents = pipe.Denoise(start, pipe.Scheduler.Timesteps, emb, guidance, r.NumImages, width, height, generator, options, progress, ct);
         var stage = new StageReport(0, width, height, r.Steps, 1.0, guidance, sw.Elapsed.TotalSeconds);
-        return Finish(pipe, request, latents, [stage], [], textSeconds, null, progress);
+        return Finish(pipe, request, latents, [stage], [], textSeconds, null, progress, ct);
     }
 
     private static CascadeResult UpscaleOnly(StableDiffusionPipeline pipe, CascadeRequest request, int width, int height,
@@ -172,7 +172,7 @@ public static class CascadeGenerator
                 stages.Add(new StageReport(i, stage.Width, stage.Height, stage.DenoisingSteps, stage.Strength, stage.GuidanceScale, sw.Elapsed.TotalSeconds));
                 if (request.KeepStageImages && i < count - 1) stageImages.AddRange(pipe.DecodeToImages(latents));
             }
-            return Finish(pipe, request, latents, stages, stageImages, textSeconds, plan, progress);
+            return Finish(pipe, request, latents, stages, stageImages, textSeconds, plan, progress, ct);
         }
         catch
         {
@@ -233,7 +233,7 @@ public static class CascadeGenerator
                 stages.Add(new StageReport(k, size.Width, size.Height, stage.DenoisingSteps, stage.Strength, stage.GuidanceScale, sw.Elapsed.TotalSeconds));
                 if (request.KeepStageImages && k < doublings) stageImages.AddRange(pipe.DecodeToImages(latents));
             }
-            return Finish(pipe, request, latents, stages, stageImages, 0, null, progress);
+            return Finish(pipe, request, latents, stages, stageImages, 0, null, progress, ct);
         }
         catch
         {
@@ -284,7 +284,7 @@ public static class CascadeGenerator
     }
 
     private static CascadeResult Finish(StableDiffusionPipeline pipe, CascadeRequest request, Tensor latents, List<StageReport> stages,
-        List<RgbImage> stageImages, double textSeconds, ScalePlan? plan, IProgress<GenerationProgress>? progress)
+        List<RgbImage> stageImages, double textSeconds, ScalePlan? plan, IProgress<GenerationProgress>? progress, CancellationToken ct)
     {
         try
         {
@@ -293,6 +293,8 @@ public static class CascadeGenerator
             var images = new List<RgbImage>();
             for (int i = 0; i < latents.shape[0]; i++)
             {
+                // A cancel during a long multi-image decode stops before the next image (nothing is written yet).
+                ct.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 images.Add(RgbImage.FromDecoderOutput(pipe.DecodeLatents(latents[i..(i + 1)], request.VaeTiling, request.TileOptions)));
             }

@@ -18,7 +18,7 @@ public sealed class PipelineOptions
     public string? Scheduler { get; init; }
 
     /// <summary>
-    /// Decode with the VAE in fp32 even when the other networks are fp16 (SDXL's VAE overflows in fp16, DESIGN.md §6;
+    /// Decode with the VAE in fp32 even when the other networks are fp16 (SDXL's VAE overflows in fp16, docs/ARCHITECTURE.md §6;
     /// diffusers' `force_upcast`). Null: follow the VAE config's force_upcast.
     /// </summary>
     public bool? UpcastVae { get; init; }

@@ -137,8 +137,19 @@ public sealed class StableDiffusionPipeline : IDisposable
     public double DefaultPivotStrength => Defaults.PivotStrength ?? ModelDefaults.PaperPivotStrength;
     public int DefaultSteps => Defaults.Steps ?? ModelDefaults.DiffusersSteps;
 
-    public PromptEmbeddings EncodePrompt(string prompt, string? negativePrompt, bool classifierFreeGuidance) =>
-        Prompts.Encode(prompt, negativePrompt, classifierFreeGuidance, Device, DType);
+    /// <summary>
+    /// Optional instrumentation, off (null) by default: told the wall time of every text-encoder, UNet and VAE call
+    /// (<see cref="INetworkCallTimer"/>). Used by the cascade benchmark to measure the time outside the networks.
+    /// </summary>
+    public INetworkCallTimer? CallTimer { get; set; }
+
+    public PromptEmbeddings EncodePrompt(string prompt, string? negativePrompt, bool classifierFreeGuidance)
+    {
+        var clock = NetworkCallClock.Start(CallTimer, Device);
+        var embeddings = Prompts.Encode(prompt, negativePrompt, classifierFreeGuidance, Device, DType);
+        clock.Stop(NetworkCall.TextEncoder);
+        return embeddings;
+    }
 
     /// <summary>
     /// Checks a pixel size: both sides positive multiples of the VAE factor (the UNet itself takes any latent size,
@@ -198,7 +209,11 @@ public sealed class StableDiffusionPipeline : IDisposable
                 var scaled = Scheduler.ScaleModelInput(input, t);
                 var tt = Scheduler.TimestepTensor(t, Device);
                 var options = optionsForStep is null ? unetOptions : optionsForStep(t);
-                var noise = Unet.Forward(scaled.to(DType), tt, states, added, options).to(ScalarType.Float32);
+                var unetInput = scaled.to(DType);
+                var clock = NetworkCallClock.Start(CallTimer, Device);
+                var unetOutput = Unet.Forward(unetInput, tt, states, added, options);
+                clock.Stop(NetworkCall.Unet, stage);
+                var noise = unetOutput.to(ScalarType.Float32);
                 if (cfg)
                 {
                     var halves = noise.chunk(2, 0);
@@ -235,7 +250,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         if (Vae.ShiftFactor is double shift) z = z + shift;
         z = z.to(_vaeDType);
         var options = TileOptionsFor(tileOptions);
-        var image = TiledVae.DecodeWithPolicy(Vae.Decode, z, tiling, options).to(ScalarType.Float32);
+        var image = TiledVae.DecodeWithPolicy(TimedDecode, z, tiling, options).to(ScalarType.Float32);
         return image.MoveToOuterDisposeScope();
     }
 
@@ -255,17 +270,33 @@ public sealed class StableDiffusionPipeline : IDisposable
         if (TiledVae.ShouldTile(tiling, x.shape[2] / VaeScaleFactor, x.shape[3] / VaeScaleFactor, options))
         {
             // Tiles blend the posterior's moments (mean, log-variance), as diffusers' tiled encode does.
-            var moments = TiledVae.Encode(t => { using var p = Vae.Encode(t); return cat([p.Mean, p.LogVar], 1); }, x, options);
+            var moments = TiledVae.Encode(t => { using var p = TimedEncode(t); return cat([p.Mean, p.LogVar], 1); }, x, options);
             using var posterior = new DiagonalGaussianDistribution(moments);
             z = generator is null ? posterior.Mean.alias() : posterior.Sample(generator);
         }
         else
         {
-            using var posterior = Vae.Encode(x);
+            using var posterior = TimedEncode(x);
             z = generator is null ? posterior.Mean.alias() : posterior.Sample(generator);
         }
         if (Vae.ShiftFactor is double shift) z = z - shift;
         return (z.to(ScalarType.Float32) * Vae.ScalingFactor).MoveToOuterDisposeScope();
+    }
+
+    private Tensor TimedDecode(Tensor z)
+    {
+        var clock = NetworkCallClock.Start(CallTimer, Device);
+        var image = Vae!.Decode(z);
+        clock.Stop(NetworkCall.VaeDecode);
+        return image;
+    }
+
+    private DiagonalGaussianDistribution TimedEncode(Tensor x)
+    {
+        var clock = NetworkCallClock.Start(CallTimer, Device);
+        var posterior = Vae!.Encode(x);
+        clock.Stop(NetworkCall.VaeEncode);
+        return posterior;
     }
 
     /// <summary>Text-to-image at one size (the `direct` method): sample from noise, decode, convert.</summary>

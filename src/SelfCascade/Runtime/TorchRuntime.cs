@@ -10,7 +10,7 @@ public sealed class DeviceUnavailableException(string message) : InvalidOperatio
 /// <summary>
 /// Loads the tensor engine and picks devices. By default the libtorch shipped with the application (TorchSharp-cpu)
 /// is used. A CUDA libtorch is loaded from a folder named by <c>SELFCASCADE_LIBTORCH</c> or <c>--libtorch</c>,
-/// before the first torch call, in the dependency order DESIGN.md §6 gives.
+/// before the first torch call, in the dependency order docs/ARCHITECTURE.md §6 gives.
 /// </summary>
 public static class TorchRuntime
 {

@@ -107,7 +107,7 @@ public class ScalePlannerTests
     [Fact]
     public void Design_example_sd21_512_to_2048_costs()
     {
-        // DESIGN.md §7: SD 2.1-base 512 -> 1024 -> 2048, 50 steps, strength 0.7: 50 + 35 + 35 UNet steps.
+        // docs/ARCHITECTURE.md §7: SD 2.1-base 512 -> 1024 -> 2048, 50 steps, strength 0.7: 50 + 35 + 35 UNet steps.
         var plan = ScalePlanner.Plan(new PixelSize(2048, 2048), Sd15 with { Steps = 50, Strength = 0.7, AttentionFraction = 0.09 });
         Assert.Equal([50, 35, 35], plan.Stages.Select(s => s.DenoisingSteps));
         Assert.Equal([0, 15, 15], plan.Stages.Select(s => s.StartIndex));
@@ -120,7 +120,7 @@ public class ScalePlannerTests
         Assert.Equal(1316.0, plan.Stages[2].AttentionAwareCost, 9);
         Assert.Equal(1543.8, plan.TotalAttentionAwareCost, 9);
         Assert.All(plan.Stages, s => Assert.Equal(2, s.CfgBatch));
-        // DESIGN.md §9: the SD VAE decodes 2048² in ~9.7 GiB untiled (fp16); tiled it fits in well under 1 GiB.
+        // docs/ARCHITECTURE.md §9: the SD VAE decodes 2048² in ~9.7 GiB untiled (fp16); tiled it fits in well under 1 GiB.
         Assert.InRange(plan.VaeDecodeUntiledBytes / (double)(1L << 30), 9.6, 9.8);
         Assert.InRange(plan.VaeDecodeTiledBytes / (double)(1L << 30), 0.5, 1.0);
         // With no attention share the attention-aware cost is the pixel-linear one.

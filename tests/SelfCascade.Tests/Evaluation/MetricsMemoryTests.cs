@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace SelfCascade.Tests.Evaluation;
 
-/// <summary>Every metric frees what it allocates (DESIGN.md §3): a second run leaves the live-tensor count unchanged.</summary>
+/// <summary>Every metric frees what it allocates (docs/ARCHITECTURE.md §3): a second run leaves the live-tensor count unchanged.</summary>
 public sealed class MetricsMemoryTests
 {
     public MetricsMemoryTests() => TorchSetup.Ensure();

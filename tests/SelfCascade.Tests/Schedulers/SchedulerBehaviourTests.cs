@@ -21,7 +21,7 @@ public class SchedulerBehaviourTests
     [Fact]
     public void Img2ImgStrength07With50LeadingStepsStartsAt681()
     {
-        // DESIGN.md §7: strength 0.7 ~ the paper's K = 700; first t = 681 with 50 leading-spaced steps.
+        // docs/ARCHITECTURE.md §7: strength 0.7 ~ the paper's K = 700; first t = 681 with 50 leading-spaced steps.
         using var s = SchedulerFixtures.Create("ddim_sd");
         var (timesteps, start) = s.GetImg2ImgTimesteps(50, 0.7);
         Assert.Equal(15, start);

@@ -2,7 +2,7 @@ using TorchSharp;
 
 namespace SelfCascade.Tests.Support;
 
-/// <summary>Process-wide torch settings for the tests (DESIGN.md §8: two threads, deterministic).</summary>
+/// <summary>Process-wide torch settings for the tests (docs/ARCHITECTURE.md §8: two threads, deterministic).</summary>
 internal static class TorchSetup
 {
     private static int _done;

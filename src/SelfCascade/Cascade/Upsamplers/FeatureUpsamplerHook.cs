@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace SelfCascade.Cascade.Upsamplers;
 
 /// <summary>
-/// Runs a <see cref="FeatureUpsamplerSet"/> inside a UNet forward (released code, DESIGN.md §7): when down block 0
+/// Runs a <see cref="FeatureUpsamplerSet"/> inside a UNet forward (released code, docs/ARCHITECTURE.md §7): when down block 0
 /// finishes, the frozen encoder (<see cref="UNet2DConditionModel.ForwardEncoder"/>) runs once on the clean
 /// low-res latent with the same `emb` and text states, without gradient; its per-block outputs are cached for the
 /// rest of that forward; at each of the set's points the hook returns hidden + φ(h_lr, emb) resized to the hidden

@@ -15,7 +15,7 @@ public enum UNetBlockKind { Down, Mid, Up }
 /// <item>Return null to leave the hidden state as it is, or a new tensor of the same shape to continue with
 /// instead; a returned tensor created during the call is disposed with the UNet's scope.</item>
 /// <item>Down block k: the replacement feeds down block k+1 (or the mid block) only. The skip connections the up
-/// blocks concatenate keep the block's original outputs, as in the released Self-Cascade code (DESIGN.md §7:
+/// blocks concatenate keep the block's original outputs, as in the released Self-Cascade code (docs/ARCHITECTURE.md §7:
 /// decoder skip tensors stay as the HR pass made them).</item>
 /// <item>Mid block: the replacement feeds the first up block. Up block k: it feeds up block k+1 (or the output
 /// norm/conv).</item>
