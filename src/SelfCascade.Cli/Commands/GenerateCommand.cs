@@ -31,13 +31,19 @@ public static class GenerateCommand
         var scheduler = new Option<string?>("--scheduler") { Description = "ddim, pndm, euler, euler-a, dpm++2m, dpm++2m-karras, lms, unipc, ddpm (default: the folder's)" };
         var numImages = new Option<int>("--num-images") { Description = "Images for the prompt", DefaultValueFactory = _ => 1 };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
-        var dtype = new Option<string>("--dtype") { Description = "fp32, fp16 or bf16", DefaultValueFactory = _ => "fp32" };
+        var dtype = new Option<string?>("--dtype") { Description = "fp32, fp16 or bf16 (default: fp16 on CUDA, fp32 on CPU; a force_upcast VAE stays fp32 under fp16)" };
         dtype.AcceptOnlyFromAmong("fp32", "fp16", "bf16");
+        var offload = new Option<string>("--offload")
+        {
+            Description = "Memory mode for small GPUs: none, model (each component on the GPU only while it runs) or sequential (layer by layer)",
+            DefaultValueFactory = _ => "none",
+        };
+        offload.AcceptOnlyFromAmong("none", "model", "sequential");
         var output = new Option<string>("--out") { Description = "Output PNG (several images: NAME-0.png, NAME-1.png, ...)", Required = true };
         var json = new Option<bool>("--json") { Description = "Print a JSON summary (files, seed, timings per phase)" };
         var cmd = new Command("generate", "Generate images from a prompt")
         {
-            model, prompt, negative, seed, steps, guidance, size, method, scheduler, numImages, device, dtype, output, json,
+            model, prompt, negative, seed, steps, guidance, size, method, scheduler, numImages, device, dtype, offload, output, json,
         };
         cascade.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
@@ -60,7 +66,7 @@ public static class GenerateCommand
             var load = Stopwatch.StartNew();
             using var pipe = StableDiffusionPipeline.FromPretrained(modelDir, new PipelineOptions
             {
-                Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
+                Device = p.GetValue(device)!, DType = p.GetValue(dtype) is string dt ? TorchRuntime.ParseDType(dt) : null, Offload = CliParsing.ParseOffload(p.GetValue(offload)), Scheduler = p.GetValue(scheduler),
             });
             double loadSeconds = load.Elapsed.TotalSeconds;
             if (p.GetValue(steps) is null)

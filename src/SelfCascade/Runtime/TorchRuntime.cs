@@ -104,6 +104,9 @@ public static class TorchRuntime
         throw new ArgumentException($"device '{name}' is not cpu, cuda or cuda:N");
     }
 
+    /// <summary>The weight dtype when none is asked for: fp16 on CUDA (half the memory, tensor cores), fp32 elsewhere.</summary>
+    public static ScalarType DefaultDType(Device device) => device.type == DeviceType.CUDA ? ScalarType.Float16 : ScalarType.Float32;
+
     /// <summary>Parses fp32 / fp16 / bf16 (and the long names).</summary>
     public static ScalarType ParseDType(string? name) => (name ?? "fp32").Trim().ToLowerInvariant() switch
     {

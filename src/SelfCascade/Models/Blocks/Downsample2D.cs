@@ -23,9 +23,9 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        if (!_asymmetricPad) return conv.forward(input);
+        if (!_asymmetricPad) return conv.call(input);
         using var scope = torch.NewDisposeScope();
         var padded = F.pad(input, [0, 1, 0, 1], PaddingModes.Constant, 0.0);
-        return conv.forward(padded).MoveToOuterDisposeScope();
+        return conv.call(padded).MoveToOuterDisposeScope();
     }
 }

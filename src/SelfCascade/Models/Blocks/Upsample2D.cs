@@ -27,6 +27,6 @@ public sealed class Upsample2D : nn.Module
         var up = outputSize is null
             ? F.interpolate(input, scale_factor: Twice, mode: InterpolationMode.Nearest)
             : F.interpolate(input, size: outputSize, mode: InterpolationMode.Nearest);
-        return conv.forward(up).MoveToOuterDisposeScope();
+        return conv.call(up).MoveToOuterDisposeScope();
     }
 }

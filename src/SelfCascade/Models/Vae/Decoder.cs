@@ -41,15 +41,15 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var h = conv_in.forward(input);
-        h = mid_block.forward(h);
+        var h = conv_in.call(input);
+        h = mid_block.call(h);
         foreach (var b in up_blocks)
         {
-            var next = b.forward(h);
+            var next = b.call(h);
             h.Dispose();
             h = next;
         }
-        h = conv_out.forward(F.silu(conv_norm_out.forward(h)));
+        h = conv_out.call(F.silu(conv_norm_out.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }

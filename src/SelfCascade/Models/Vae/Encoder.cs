@@ -42,10 +42,10 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var h = conv_in.forward(input);
-        foreach (var b in down_blocks) h = b.forward(h);
-        h = mid_block.forward(h);
-        h = conv_out.forward(F.silu(conv_norm_out.forward(h)));
+        var h = conv_in.call(input);
+        foreach (var b in down_blocks) h = b.call(h);
+        h = mid_block.call(h);
+        h = conv_out.call(F.silu(conv_norm_out.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }

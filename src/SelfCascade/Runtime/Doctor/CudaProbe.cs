@@ -82,7 +82,7 @@ public sealed unsafe class CudaProbe(INativeLibraryLoader? loader = null, string
                 ((delegate* unmanaged<nuint*, int, int>)cuDeviceTotalMem)(&total, dev);
                 ((delegate* unmanaged<int*, int, int, int>)cuDeviceGetAttribute)(&major, AttrComputeMajor, dev);
                 ((delegate* unmanaged<int*, int, int, int>)cuDeviceGetAttribute)(&minor, AttrComputeMinor, dev);
-                devices.Add(new GpuInfo(i, Marshal.PtrToStringUTF8((IntPtr)nameBuffer) ?? "?", major, minor, (long)total, memInfo?.Invoke(i)));
+                devices.Add(new GpuInfo(i, Marshal.PtrToStringUTF8((IntPtr)nameBuffer) ?? "?", major, minor, (long)total, memInfo?.Invoke(i)?.Free));
             }
             return result with { DeviceCount = count, Devices = devices, RuntimeLibrary = runtimeLib, RuntimeError = runtimeError };
         }
@@ -121,7 +121,23 @@ public sealed unsafe class CudaProbe(INativeLibraryLoader? loader = null, string
         foreach (var soname in new[] { "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so" }) yield return soname;
     }
 
-    private (Func<int, long?>? MemInfo, string? Library, string? Error) FindRuntime(string? libtorchDir)
+    /// <summary>Device memory in use (total - free, cudaMemGetInfo) of a device, or null without a CUDA runtime.</summary>
+    public Func<long?>? DeviceMemoryUsed(string? libtorchDir, int device)
+    {
+        var (memInfo, _, _) = FindRuntime(libtorchDir);
+        if (memInfo is null) return null;
+        return () => memInfo(device) is { } m ? m.Total - m.Free : null;
+    }
+
+    /// <summary>Free device memory (cudaMemGetInfo) of a device, or null without a CUDA runtime.</summary>
+    public Func<long?>? DeviceMemoryFree(string? libtorchDir, int device)
+    {
+        var (memInfo, _, _) = FindRuntime(libtorchDir);
+        if (memInfo is null) return null;
+        return () => memInfo(device)?.Free;
+    }
+
+    private (Func<int, (long Free, long Total)?>? MemInfo, string? Library, string? Error) FindRuntime(string? libtorchDir)
     {
         string? lastError = null;
         foreach (var candidate in RuntimeCandidates(libtorchDir))
@@ -130,7 +146,7 @@ public sealed unsafe class CudaProbe(INativeLibraryLoader? loader = null, string
             if (!_loader.TryGetExport(rt, "cudaMemGetInfo", out var memGetInfo) || !_loader.TryGetExport(rt, "cudaSetDevice", out var setDevice)
                 || !_loader.TryGetExport(rt, "cudaGetDevice", out var getDevice))
             { lastError = $"{candidate} lacks cudaMemGetInfo/cudaSetDevice"; continue; }
-            long? Free(int device)
+            (long Free, long Total)? Free(int device)
             {
                 int previous = 0;
                 ((delegate* unmanaged<int*, int>)getDevice)(&previous);
@@ -138,7 +154,7 @@ public sealed unsafe class CudaProbe(INativeLibraryLoader? loader = null, string
                 nuint free = 0, total = 0;
                 int rc = ((delegate* unmanaged<nuint*, nuint*, int>)memGetInfo)(&free, &total);
                 ((delegate* unmanaged<int, int>)setDevice)(previous);
-                return rc == 0 ? (long)free : null;
+                return rc == 0 ? ((long)free, (long)total) : null;
             }
             return (Free, candidate, null);
         }
