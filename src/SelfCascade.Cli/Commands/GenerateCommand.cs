@@ -39,11 +39,15 @@ public static class GenerateCommand
             DefaultValueFactory = _ => "none",
         };
         offload.AcceptOnlyFromAmong("none", "model", "sequential");
+        var devices = new Option<string?>("--devices")
+        {
+            Description = "Several devices, e.g. cuda:0,cuda:1: one pipeline each, --num-images split across them, images in order; image i uses seed + i",
+        };
         var output = new Option<string>("--out") { Description = "Output PNG (several images: NAME-0.png, NAME-1.png, ...)", Required = true };
         var json = new Option<bool>("--json") { Description = "Print a JSON summary (files, seed, timings per phase)" };
         var cmd = new Command("generate", "Generate images from a prompt")
         {
-            model, prompt, negative, seed, steps, guidance, size, method, scheduler, numImages, device, dtype, offload, output, json,
+            model, prompt, negative, seed, steps, guidance, size, method, scheduler, numImages, device, devices, dtype, offload, output, json,
         };
         cascade.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
@@ -63,6 +67,9 @@ public static class GenerateCommand
             StableDiffusionPipeline.ValidateRequest(request);
             var settings = cascade.Read(p);
             var modelDir = ModelOption.Resolve(p.GetValue(model));
+            if (p.GetValue(devices) is string deviceList)
+                return GenerateOnDevices(console, p, deviceList, modelDir, request, settings, p.GetValue(method), p.GetValue(steps) is null,
+                    p.GetValue(dtype), p.GetValue(offload), p.GetValue(scheduler), outPath);
             var load = Stopwatch.StartNew();
             using var pipe = StableDiffusionPipeline.FromPretrained(modelDir, new PipelineOptions
             {
@@ -109,6 +116,47 @@ public static class GenerateCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>--devices: one pipeline per device, the images split across them (MultiDeviceGeneration).</summary>
+    private static int GenerateOnDevices(CliConsole console, ParseResult p, string deviceList, string modelDir, GenerationRequest request,
+        CascadeOptions.Settings settings, string? method, bool defaultSteps, string? dtype, string? offload, string? scheduler, string outPath)
+    {
+        var names = deviceList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (names.Length == 0) throw new ArgumentException("--devices names no device");
+        if (settings.UpsamplerDirs.Length > 0) throw new ArgumentException("--upsamplers is not supported with --devices yet");
+        var pipes = new List<StableDiffusionPipeline>();
+        try
+        {
+            foreach (var name in names)
+                pipes.Add(StableDiffusionPipeline.FromPretrained(modelDir, new PipelineOptions
+                {
+                    Device = name, DType = dtype is string dt ? TorchRuntime.ParseDType(dt) : null,
+                    Offload = CliParsing.ParseOffload(offload), Scheduler = scheduler,
+                }));
+            var first = pipes[0];
+            if (defaultSteps)
+                request = new GenerationRequest(request.Prompt)
+                {
+                    NegativePrompt = request.NegativePrompt, Seed = request.Seed, Steps = first.DefaultSteps, Guidance = request.Guidance,
+                    Width = request.Width, Height = request.Height, NumImages = request.NumImages,
+                };
+            int w = request.Width > 0 ? request.Width : first.NativeSize, h = request.Height > 0 ? request.Height : first.NativeSize;
+            var methodName = method ?? (w > first.NativeSize || h > first.NativeSize ? "self-cascade" : "direct");
+            var images = MultiDeviceGeneration.Generate(pipes, request,
+                (pipe, r) => settings.ToRequest(r, ParseMethod(methodName), pipe), console.Cancellation);
+            var files = OutputNames(outPath, images.Count);
+            var meta = Metadata(request, first, w, h, modelDir, methodName);
+            meta["devices"] = string.Join(",", names);
+            meta["seed"] = $"{request.Seed} + image index";
+            WriteAll(images, files, meta);
+            foreach (var f in files) console.Out.WriteLine(f);
+            return 0;
+        }
+        finally
+        {
+            foreach (var pipe in pipes) pipe.Dispose();
+        }
     }
 
     public static GenerationMethod ParseMethod(string name) => name switch
