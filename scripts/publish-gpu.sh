@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU bundle (DESIGN.md §6): a self-contained single-file `selfcascade` for linux-x64 WITHOUT the CPU libtorch
-# (-p:TorchBackend=none), plus TorchSharp's libLibTorchSharp.so (GLIBCXX need patched weak by the build), the
-# embedded emoji model and SkiaSharp's native library. On the GPU machine it loads the CUDA libtorch of a PyTorch
-# install named by SELFCASCADE_LIBTORCH or --libtorch. Fails when the bundle is 64 MiB or larger.
+# (-p:TorchBackend=none), plus TorchSharp's libLibTorchSharp.so (GLIBCXX need patched weak by the build) and
+# SkiaSharp's native libraries; without the embedded emoji models (-p:EmbedModels=false: 29 MiB; pass --model).
+# On the GPU machine it loads the CUDA libtorch of a PyTorch install named by SELFCASCADE_LIBTORCH or --libtorch. Fails when the bundle is 64 MiB or larger.
 #
 # usage: scripts/publish-gpu.sh [OUT_DIR]        (default: .gpu/ in the checkout, ignored by git)
 set -euo pipefail
@@ -13,7 +13,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 rm -rf "$out"/*
 # Its own artifacts folder: a TorchBackend=none restore must not overwrite the CPU build's obj/ in the checkout.
 dotnet publish "$here/src/SelfCascade.Cli/SelfCascade.Cli.csproj" -c Release -r linux-x64 --self-contained \
-  -p:PublishSingleFile=true -p:EnableCompressionInSingleFile=true -p:TorchBackend=none \
+  -p:PublishSingleFile=true -p:EnableCompressionInSingleFile=true -p:TorchBackend=none -p:EmbedModels=false \
   -p:DebugType=none -p:GenerateDocumentationFile=false \
   --artifacts-path "$here/.gpu-build" -o "$out" -nodeReuse:false -v quiet -nologo >&2
 mv "$out/SelfCascade.Cli" "$out/selfcascade"
