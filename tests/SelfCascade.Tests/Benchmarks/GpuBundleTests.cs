@@ -1,10 +1,14 @@
 using System.Diagnostics;
+using SelfCascade.Imaging;
+using SelfCascade.Tests.Support;
 
 namespace SelfCascade.Tests.Benchmarks;
 
 /// <summary>
 /// scripts/publish-gpu.sh end to end (minutes: a full self-contained publish, hence Slow): the bundle is under
-/// 64 MiB, carries no libtorch, and starts: with no SELFCASCADE_LIBTORCH, `doctor` still prints and explains.
+/// 64 MiB, carries no libtorch, and starts: with no SELFCASCADE_LIBTORCH, `doctor` still prints and explains; with
+/// SELFCASCADE_LIBTORCH naming a libtorch folder (here the CPU one the tests carry, the only one this machine has),
+/// the single-file program loads it the way it loads a CUDA one and generates an image.
 /// </summary>
 public sealed class GpuBundleTests : IDisposable
 {
@@ -48,5 +52,28 @@ public sealed class GpuBundleTests : IDisposable
         Assert.Contains("libtorch      NONE: no libtorch could be loaded", stdout);
         Assert.Contains("SELFCASCADE_LIBTORCH", stdout);
         Assert.Contains("cuda          NOT available [NotConfigured]", stdout);
+
+        var libtorch = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native");
+        void External(ProcessStartInfo psi)
+        {
+            psi.Environment["SELFCASCADE_LIBTORCH"] = libtorch;
+            psi.Environment["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1";
+            psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
+        }
+        (code, stdout, err) = Run(Path.Combine(_out, "selfcascade"), "doctor --throughput-seconds 0.1", External, 120_000);
+        Assert.True(code == 0, stdout + err);
+        Assert.Contains("[CpuOnlyLibTorch]", stdout);
+        Assert.Matches(@"matmul fp32 1024x1024: [0-9.]+ TFLOP/s", stdout);
+
+        var model = TinyModelFolders.BuildSd(Path.Combine(_out, "..", Path.GetFileName(_out) + "-model"));
+        try
+        {
+            var png = Path.Combine(_out, "bundle.png");
+            (code, stdout, err) = Run(Path.Combine(_out, "selfcascade"),
+                $"generate --model \"{model}\" --prompt \"a red circle\" --steps 2 --size 32x32 --out \"{png}\"", External, 300_000);
+            Assert.True(code == 0, stdout + err);
+            Assert.Equal(32, RgbImage.Load(png).Width);
+        }
+        finally { Directory.Delete(model, true); }
     }
 }

@@ -41,7 +41,7 @@ public static class LibTorchFolder
     public const string Bridge = "libLibTorchSharp.so";
 
     public static LibTorchFolderReport NotConfigured() => new(null, LibTorchFolderState.NotConfigured,
-        $"no CUDA libtorch named: {TorchRuntime.LibTorchEnvironmentVariable} and --libtorch are unset, so the CPU libtorch bundled with the application runs");
+        $"no CUDA libtorch named: {TorchRuntime.LibTorchEnvironmentVariable} and --libtorch are unset, so only a CPU libtorch bundled with the application can run (the GPU bundle has none)");
 
     public static LibTorchFolderReport Load(string? dir, INativeLibraryLoader loader, string? applicationDir = null)
     {
