@@ -38,6 +38,7 @@ public static class DoctorCommand
     public static readonly JsonSerializerOptions JsonOptions = new(CliConsole.Json)
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // "->" and "+" stay readable
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 

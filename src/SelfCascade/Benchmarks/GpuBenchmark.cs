@@ -17,8 +17,10 @@ namespace SelfCascade.Benchmarks;
 public sealed record GpuBenchRow(string Kind, string Model, int Px, double OursMs)
 {
     /// <summary>Peak device memory of the row (GiB), where it was measured.</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("ours_peak_gib")]
     public double? OursPeakGiB { get; init; }
     public double? ReferenceMs { get; init; }
+    [System.Text.Json.Serialization.JsonPropertyName("reference_peak_gib")]
     public double? ReferencePeakGiB { get; init; }
     public string Note { get; init; } = "";
     /// <summary>ours / diffusers (below 1 = faster than diffusers).</summary>
