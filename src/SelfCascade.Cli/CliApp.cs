@@ -32,6 +32,8 @@ public static class CliApp
         root.Add(ConvertUpsamplersCommand.Create(console));
         root.Add(TrainBaseCommand.Create(console));
         root.Add(TrainUpsamplersCommand.Create(console));
+        root.Add(DoctorCommand.Create(console));
+        root.Add(BenchGpuCommand.Create(console));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -11,4 +11,13 @@ public static class CliParsing
         if (w <= 0 || h <= 0) throw new ArgumentException($"size '{text}' must be positive");
         return (w, h);
     }
+
+    /// <summary>--offload none|model|sequential.</summary>
+    public static SelfCascade.Offload.OffloadMode ParseOffload(string? text) => (text ?? "none") switch
+    {
+        "none" => SelfCascade.Offload.OffloadMode.None,
+        "model" => SelfCascade.Offload.OffloadMode.Model,
+        "sequential" => SelfCascade.Offload.OffloadMode.Sequential,
+        _ => throw new ArgumentException($"--offload '{text}' is not none, model or sequential"),
+    };
 }

@@ -40,8 +40,8 @@ public class RuntimeTests
     public void MissingLibTorchFolderIsRejected()
     {
         // Checked before anything is loaded, so it is safe to call even after torch is initialised.
-        var t = typeof(TorchRuntime).GetMethod("LoadExternal", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
-        var e = Assert.Throws<System.Reflection.TargetInvocationException>(() => t.Invoke(null, ["/no/such/libtorch"]));
-        Assert.IsType<DeviceUnavailableException>(e.InnerException);
+        var r = SelfCascade.Runtime.Doctor.LibTorchFolder.Load("/no/such/libtorch", SelfCascade.Runtime.Doctor.SystemNativeLibraryLoader.Instance);
+        Assert.Equal(SelfCascade.Runtime.Doctor.LibTorchFolderState.FolderMissing, r.State);
+        Assert.False(r.IsLoaded);
     }
 }

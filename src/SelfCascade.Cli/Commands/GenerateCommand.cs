@@ -32,13 +32,23 @@ public static class GenerateCommand
         var scheduler = new Option<string?>("--scheduler") { Description = "ddim, pndm, euler, euler-a, dpm++2m, dpm++2m-karras, lms, unipc, ddpm (default: the folder's)" };
         var numImages = new Option<int>("--num-images") { Description = "Images for the prompt", DefaultValueFactory = _ => 1 };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
-        var dtype = new Option<string>("--dtype") { Description = "fp32, fp16 or bf16", DefaultValueFactory = _ => "fp32" };
+        var dtype = new Option<string?>("--dtype") { Description = "fp32, fp16 or bf16 (default: fp16 on CUDA, fp32 on CPU; a force_upcast VAE stays fp32 under fp16)" };
         dtype.AcceptOnlyFromAmong("fp32", "fp16", "bf16");
+        var offload = new Option<string>("--offload")
+        {
+            Description = "Memory mode for small GPUs: none, model (each component on the GPU only while it runs) or sequential (layer by layer)",
+            DefaultValueFactory = _ => "none",
+        };
+        offload.AcceptOnlyFromAmong("none", "model", "sequential");
+        var devices = new Option<string?>("--devices")
+        {
+            Description = "Several devices, e.g. cuda:0,cuda:1: one pipeline each, --num-images split across them, images in order; image i uses seed + i",
+        };
         var output = new Option<string>("--out") { Description = "Output PNG (several images: NAME-0.png, NAME-1.png, ...)", Required = true };
         var json = new Option<bool>("--json") { Description = "Print a JSON summary (files, seed, timings per phase)" };
         var cmd = new Command("generate", "Generate images from a prompt")
         {
-            model, prompt, negative, seed, steps, guidance, size, method, scheduler, numImages, device, dtype, output, json,
+            model, prompt, negative, seed, steps, guidance, size, method, scheduler, numImages, device, devices, dtype, offload, output, json,
         };
         cascade.AddTo(cmd);
         var hub = new HubCliOptions();
@@ -63,10 +73,19 @@ public static class GenerateCommand
             StableDiffusionPipeline.ValidateRequest(request);
             var settings = cascade.Read(p);
             var modelDir = hub.Resolve(p, model, console);
+            if (p.GetValue(devices) is string deviceList)
+                return GenerateOnDevices(console, deviceList, modelDir, request, settings, p.GetValue(method), p.GetValue(steps) is null,
+                    name => new PipelineOptions
+                    {
+                        Device = name, DType = p.GetValue(dtype) is string dt ? TorchRuntime.ParseDType(dt) : null,
+                        Offload = CliParsing.ParseOffload(p.GetValue(offload)), Scheduler = p.GetValue(scheduler),
+                        Variant = p.GetValue(hub.Variant), ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
+                    },
+                    pipe => lora.Apply(p, pipe), outPath);
             var load = Stopwatch.StartNew();
             using var pipe = StableDiffusionPipeline.FromPretrained(modelDir, new PipelineOptions
             {
-                Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
+                Device = p.GetValue(device)!, DType = p.GetValue(dtype) is string dt ? TorchRuntime.ParseDType(dt) : null, Offload = CliParsing.ParseOffload(p.GetValue(offload)), Scheduler = p.GetValue(scheduler),
                 Variant = p.GetValue(hub.Variant),
                 ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
             });
@@ -112,6 +131,49 @@ public static class GenerateCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>--devices: one pipeline per device, the images split across them (MultiDeviceGeneration).</summary>
+    private static int GenerateOnDevices(CliConsole console, string deviceList, string modelDir, GenerationRequest request,
+        CascadeOptions.Settings settings, string? method, bool defaultSteps, Func<string, PipelineOptions> optionsFor,
+        Func<StableDiffusionPipeline, IDisposable> applyLoras, string outPath)
+    {
+        var names = deviceList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (names.Length == 0) throw new ArgumentException("--devices names no device");
+        if (settings.UpsamplerDirs.Length > 0) throw new ArgumentException("--upsamplers is not supported with --devices yet");
+        var pipes = new List<StableDiffusionPipeline>();
+        var loras = new List<IDisposable>();
+        try
+        {
+            foreach (var name in names)
+            {
+                pipes.Add(StableDiffusionPipeline.FromPretrained(modelDir, optionsFor(name)));
+                loras.Add(applyLoras(pipes[^1]));
+            }
+            var first = pipes[0];
+            if (defaultSteps)
+                request = new GenerationRequest(request.Prompt)
+                {
+                    NegativePrompt = request.NegativePrompt, Seed = request.Seed, Steps = first.DefaultSteps, Guidance = request.Guidance,
+                    Width = request.Width, Height = request.Height, NumImages = request.NumImages,
+                };
+            int w = request.Width > 0 ? request.Width : first.NativeSize, h = request.Height > 0 ? request.Height : first.NativeSize;
+            var methodName = method ?? (w > first.NativeSize || h > first.NativeSize ? "self-cascade" : "direct");
+            var images = MultiDeviceGeneration.Generate(pipes, request,
+                (pipe, r) => settings.ToRequest(r, ParseMethod(methodName), pipe), console.Cancellation);
+            var files = OutputNames(outPath, images.Count);
+            var meta = Metadata(request, first, w, h, modelDir, methodName);
+            meta["devices"] = string.Join(",", names);
+            meta["seed"] = $"{request.Seed} + image index";
+            ImageOutput.WriteAll(images, files, meta, console.Cancellation);
+            foreach (var f in files) console.Out.WriteLine(f);
+            return 0;
+        }
+        finally
+        {
+            for (int i = loras.Count - 1; i >= 0; i--) loras[i].Dispose();
+            foreach (var pipe in pipes) pipe.Dispose();
+        }
     }
 
     public static GenerationMethod ParseMethod(string name) => name switch

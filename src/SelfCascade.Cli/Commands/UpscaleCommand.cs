@@ -24,15 +24,21 @@ public static class UpscaleCommand
         var guidance = new Option<double?>("--guidance") { Description = "Guidance scale (default 7.5; SDXL 5.0)" };
         var scheduler = new Option<string?>("--scheduler") { Description = "Scheduler name (default: the folder's)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
-        var dtype = new Option<string>("--dtype") { Description = "fp32, fp16 or bf16", DefaultValueFactory = _ => "fp32" };
+        var dtype = new Option<string?>("--dtype") { Description = "fp32, fp16 or bf16 (default: fp16 on CUDA, fp32 on CPU; a force_upcast VAE stays fp32 under fp16)" };
         dtype.AcceptOnlyFromAmong("fp32", "fp16", "bf16");
+        var offload = new Option<string>("--offload")
+        {
+            Description = "Memory mode for small GPUs: none, model (each component on the GPU only while it runs) or sequential (layer by layer)",
+            DefaultValueFactory = _ => "none",
+        };
+        offload.AcceptOnlyFromAmong("none", "model", "sequential");
         var output = new Option<string>("--out") { Description = "Output PNG", Required = true };
         var json = new Option<bool>("--json") { Description = "Print a JSON summary" };
         var cascade = new CascadeOptions();
         var lora = new LoraOptions();
         var cmd = new Command("upscale", "Upscale an existing image 2x or 4x per side with the same cascade machinery")
         {
-            model, image, scale, prompt, negative, seed, steps, guidance, scheduler, device, dtype, output, json,
+            model, image, scale, prompt, negative, seed, steps, guidance, scheduler, device, dtype, offload, output, json,
         };
         cascade.AddTo(cmd);
         var hub = new HubCliOptions();
@@ -54,7 +60,7 @@ public static class UpscaleCommand
             var settings = cascade.Read(p);
             using var pipe = StableDiffusionPipeline.FromPretrained(hub.Resolve(p, model, console), new PipelineOptions
             {
-                Device = p.GetValue(device)!, DType = TorchRuntime.ParseDType(p.GetValue(dtype)), Scheduler = p.GetValue(scheduler),
+                Device = p.GetValue(device)!, DType = p.GetValue(dtype) is string dt ? TorchRuntime.ParseDType(dt) : null, Offload = CliParsing.ParseOffload(p.GetValue(offload)), Scheduler = p.GetValue(scheduler),
                 Variant = p.GetValue(hub.Variant),
                 ConfigDir = singleFile.Read(p).ConfigDir, PredictionType = singleFile.Read(p).PredictionType,
             });

@@ -8,8 +8,11 @@ public sealed class PipelineOptions
     /// <summary>"cpu", "cuda" or "cuda:N".</summary>
     public string Device { get; init; } = "cpu";
 
-    /// <summary>Weights of the frozen networks (fp32, fp16, bf16). The latents and scheduler math stay fp32.</summary>
-    public ScalarType DType { get; init; } = ScalarType.Float32;
+    /// <summary>
+    /// Weights of the frozen networks (fp32, fp16, bf16). The latents and scheduler math stay fp32. Null: the
+    /// device's default (<see cref="SelfCascade.Runtime.TorchRuntime.DefaultDType"/>: fp16 on CUDA, fp32 on CPU).
+    /// </summary>
+    public ScalarType? DType { get; init; }
 
     /// <summary>diffusers weight variant (e.g. "fp16" for diffusion_pytorch_model.fp16.safetensors).</summary>
     public string? Variant { get; init; }
@@ -31,4 +34,10 @@ public sealed class PipelineOptions
 
     /// <summary>For a single-file checkpoint: "epsilon" or "v_prediction", overriding the config or the SD 2.x guess.</summary>
     public string? PredictionType { get; init; }
+
+    /// <summary>
+    /// Memory mode for small GPUs: weights stay on the CPU and move to <see cref="Device"/> per component
+    /// (<see cref="SelfCascade.Offload.OffloadMode.Model"/>) or per layer (<see cref="SelfCascade.Offload.OffloadMode.Sequential"/>).
+    /// </summary>
+    public SelfCascade.Offload.OffloadMode Offload { get; init; }
 }

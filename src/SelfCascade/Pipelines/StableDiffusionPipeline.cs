@@ -7,6 +7,7 @@ using SelfCascade.IO;
 using SelfCascade.Models.Clip;
 using SelfCascade.Models.Unet;
 using SelfCascade.Models.Vae;
+using SelfCascade.Offload;
 using SelfCascade.Runtime;
 using SelfCascade.Schedulers;
 using TorchSharp;
@@ -36,6 +37,32 @@ public sealed class StableDiffusionPipeline : IDisposable
     public ScalarType DType { get; }
     private readonly IDisposable[] _owned;
     private readonly ScalarType _vaeDType;
+
+    /// <summary>The VAE's weight dtype: fp32 for a force_upcast VAE under fp16, else <see cref="DType"/>.</summary>
+    public ScalarType VaeDType => _vaeDType;
+
+    /// <summary>
+    /// Free memory of the execution device (CUDA: cudaMemGetInfo), which decides <see cref="VaeTiling.Auto"/> there:
+    /// tile only when the untiled decode would not fit. Null (the CPU): Auto keeps its pixel-count rule.
+    /// </summary>
+    public Func<long?>? FreeDeviceMemory { get; set; }
+
+    /// <summary>Whether a decode of a latentHeight x latentWidth latent is tiled under <paramref name="tiling"/>.</summary>
+    public bool ShouldTileDecode(VaeTiling tiling, long latentHeight, long latentWidth, int batch = 1, TiledVaeOptions? tileOptions = null)
+    {
+        var options = TileOptionsFor(tileOptions);
+        int bytes = _vaeDType == ScalarType.Float32 ? 4 : 2;
+        if (tiling == VaeTiling.Auto && FreeDeviceMemory?.Invoke() is long free)
+        {
+            if (latentHeight <= options.TileLatentSize && latentWidth <= options.TileLatentSize) return false;
+            long estimate = VaeMemoryEstimate.UntiledDecodeBytes(latentHeight * VaeScaleFactor, latentWidth * VaeScaleFactor, batch, bytes);
+            return estimate > free * 9 / 10; // a tenth kept for the allocator's fragmentation and other work
+        }
+        return TiledVae.ShouldTile(tiling, latentHeight, latentWidth, options, batch, null, bytes);
+    }
+
+    /// <summary>Moves weights between the CPU and <see cref="Device"/> when an offload mode is on (a no-op otherwise).</summary>
+    public ModuleOffloader Offloader { get; init; } = new(OffloadMode.None, torch.CPU);
 
     /// <summary>The VAE's spatial factor: 2^(number of VAE blocks - 1), as diffusers' vae_scale_factor; 1 in pixel space.</summary>
     public int VaeScaleFactor => Vae?.DownsampleFactor ?? 1;
@@ -72,6 +99,10 @@ public sealed class StableDiffusionPipeline : IDisposable
         var family = components.Family;
         if (family == ModelFamily.Unknown) throw new InvalidDataException($"{components.Source}: no unet component, not a Stable Diffusion folder");
         var device = TorchRuntime.ResolveDevice(options.Device);
+        var dtype = options.DType ?? TorchRuntime.DefaultDType(device);
+        // With offload the weights are loaded on the CPU and only visit the device while they run.
+        var execution = device;
+        if (options.Offload != OffloadMode.None) device = torch.CPU;
         var owned = new List<IDisposable>();
         try
         {
@@ -79,36 +110,49 @@ public sealed class StableDiffusionPipeline : IDisposable
             var scheduler = options.Scheduler is null ? SchedulerFactory.Create(schedulerConfig) : SchedulerFactory.Create(options.Scheduler, schedulerConfig);
             owned.Add(scheduler);
             var tokenizer = components.Tokenizer("tokenizer");
-            var te = ClipTextModel.FromWeights(components.Config("text_encoder"), components.Weights("text_encoder", options.Variant), device, options.DType);
+            var te = ClipTextModel.FromWeights(components.Config("text_encoder"), components.Weights("text_encoder", options.Variant), device, dtype);
             owned.Add(te);
             ClipTokenizer? tokenizer2 = null;
             ClipTextModel? te2 = null;
             if (family == ModelFamily.StableDiffusionXL)
             {
                 tokenizer2 = components.Tokenizer("tokenizer_2");
-                te2 = ClipTextModel.FromWeights(components.Config("text_encoder_2"), components.Weights("text_encoder_2", options.Variant), device, options.DType);
+                te2 = ClipTextModel.FromWeights(components.Config("text_encoder_2"), components.Weights("text_encoder_2", options.Variant), device, dtype);
                 owned.Add(te2);
             }
             var unet = UNet2DConditionModel.FromWeights(UNet2DConditionConfig.FromJson(components.Config("unet")),
-                components.Weights("unet", options.Variant), device, options.DType);
+                components.Weights("unet", options.Variant), device, dtype);
             owned.Add(unet);
-            var vaeDType = options.DType;
+            var vaeDType = dtype;
             AutoencoderKL? vae = null;
             if (components.Has("vae"))
             {
                 var vaeConfig = AutoencoderKLConfig.FromJson(components.Config("vae"));
-                bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && options.DType == ScalarType.Float16);
-                vaeDType = upcast ? ScalarType.Float32 : options.DType;
+                bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && dtype == ScalarType.Float16);
+                vaeDType = upcast ? ScalarType.Float32 : dtype;
                 vae = AutoencoderKL.FromWeights(vaeConfig, components.Weights("vae", options.Variant), device, vaeDType);
                 owned.Add(vae);
             }
             bool forceZeros = components.ModelIndex.Bool("force_zeros_for_empty_prompt", true);
             var prompts = new PromptEncoder(tokenizer, te, tokenizer2, te2, forceZeros);
             var folder = (components as FolderComponents)?.Folder;
-            return new StableDiffusionPipeline(family, unet, vae, scheduler, prompts, device, options.DType, owned.ToArray(), folder, vaeDType)
+            var offloader = new ModuleOffloader(options.Offload, execution);
+            owned.Add(offloader);
+            foreach (var m in new nn.Module?[] { te, te2, unet, vae }) if (m is not null) offloader.AttachSequential(m);
+            if (options.Offload == OffloadMode.Sequential)
+            {
+                unet.ExecutionDevice = execution;
+                te.ExecutionDevice = execution;
+                if (te2 is not null) te2.ExecutionDevice = execution;
+            }
+            return new StableDiffusionPipeline(family, unet, vae, scheduler, prompts, execution, dtype, owned.ToArray(), folder, vaeDType)
             {
                 Defaults = ModelDefaults.From(components.ModelIndex),
                 LoadedFrom = components.Source,
+                Offloader = offloader,
+                FreeDeviceMemory = execution.type == DeviceType.CUDA
+                    ? new SelfCascade.Runtime.Doctor.CudaProbe().DeviceMemoryFree(TorchRuntime.LibTorchDirectory, Math.Max(0, (int)execution.index))
+                    : null,
             };
         }
         catch
@@ -145,6 +189,9 @@ public sealed class StableDiffusionPipeline : IDisposable
 
     public PromptEmbeddings EncodePrompt(string prompt, string? negativePrompt, bool classifierFreeGuidance)
     {
+        var encoders = Prompts.TextEncoders;
+        using var first = Offloader.Use(encoders[0]);
+        using var second = Offloader.Use(encoders.Count > 1 ? encoders[1] : null);
         var clock = NetworkCallClock.Start(CallTimer, Device);
         var embeddings = Prompts.Encode(prompt, negativePrompt, classifierFreeGuidance, Device, DType);
         clock.Stop(NetworkCall.TextEncoder);
@@ -191,6 +238,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         Func<double, UNetForwardOptions?>? optionsForStep = null)
     {
         using var mode = torch.inference_mode();
+        using var onDevice = Offloader.Use(Unet);
         bool cfg = embeddings.HasGuidance;
         using var states = embeddings.ForUnet(imagesPerPrompt);
         using var pooled = embeddings.PooledForUnet(imagesPerPrompt);
@@ -198,6 +246,10 @@ public sealed class StableDiffusionPipeline : IDisposable
         using var timeIds = pooled is null ? null : TimeIds(width, height, unetBatch);
         var added = pooled is null ? null : new UNetAddedConditions(pooled, timeIds!);
         using var guidanceScale = tensor(guidance, ScalarType.Float32, device: Device);
+        // Every per-step input the UNet needs from the host is uploaded before the loop (the scheduler's own
+        // coefficients are host doubles passed as kernel scalars), so the loop queues device work only and never
+        // waits for the device: no .item(), no data<T>(), no per-step host-to-device copies of timesteps.
+        using var timestepTensors = new DisposableList(timesteps.Select(t => Scheduler.TimestepTensor(t, Device)));
         var x = latents.alias();
         for (int i = 0; i < timesteps.Count; i++)
         {
@@ -207,7 +259,7 @@ public sealed class StableDiffusionPipeline : IDisposable
             {
                 var input = cfg ? cat([x, x], 0) : x.alias();
                 var scaled = Scheduler.ScaleModelInput(input, t);
-                var tt = Scheduler.TimestepTensor(t, Device);
+                var tt = timestepTensors[i];
                 var options = optionsForStep is null ? unetOptions : optionsForStep(t);
                 var unetInput = scaled.to(DType);
                 var clock = NetworkCallClock.Start(CallTimer, Device);
@@ -246,11 +298,13 @@ public sealed class StableDiffusionPipeline : IDisposable
         using var mode = torch.inference_mode();
         using var scope = NewDisposeScope();
         if (Vae is null) return latents.to(ScalarType.Float32).clone().MoveToOuterDisposeScope();
+        using var onDevice = Offloader.Use(Vae);
         var z = latents.to(ScalarType.Float32) / Vae.ScalingFactor;
         if (Vae.ShiftFactor is double shift) z = z + shift;
         z = z.to(_vaeDType);
         var options = TileOptionsFor(tileOptions);
-        var image = TiledVae.DecodeWithPolicy(TimedDecode, z, tiling, options).to(ScalarType.Float32);
+        var decision = ShouldTileDecode(tiling, z.shape[2], z.shape[3], (int)z.shape[0], options) ? VaeTiling.On : VaeTiling.Off;
+        var image = TiledVae.DecodeWithPolicy(TimedDecode, z, decision, options).to(ScalarType.Float32);
         return image.MoveToOuterDisposeScope();
     }
 
@@ -264,6 +318,7 @@ public sealed class StableDiffusionPipeline : IDisposable
         using var mode = torch.inference_mode();
         using var scope = NewDisposeScope();
         if (Vae is null) return image.to(ScalarType.Float32).to(Device).clone().MoveToOuterDisposeScope();
+        using var onDevice = Offloader.Use(Vae);
         var x = image.to(_vaeDType).to(Device);
         var options = TileOptionsFor(tileOptions);
         Tensor z;
@@ -353,6 +408,14 @@ public sealed class StableDiffusionPipeline : IDisposable
     {
         foreach (var o in _owned) o.Dispose();
     }
+}
+
+/// <summary>Tensors made before a loop and freed after it.</summary>
+internal sealed class DisposableList(IEnumerable<Tensor> tensors) : IDisposable
+{
+    private readonly List<Tensor> _items = tensors.ToList();
+    public Tensor this[int i] => _items[i];
+    public void Dispose() { foreach (var t in _items) t.Dispose(); }
 }
 
 /// <summary>Images (and the final latents, scaled, fp32 on the CPU) with wall-clock seconds per phase.</summary>

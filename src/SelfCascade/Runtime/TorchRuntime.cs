@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using SelfCascade.Runtime.Doctor;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,9 +15,12 @@ public sealed class DeviceUnavailableException(string message) : InvalidOperatio
 public static class TorchRuntime
 {
     public const string LibTorchEnvironmentVariable = "SELFCASCADE_LIBTORCH";
+    /// <summary>The libtorch release TorchSharp 0.107 is built for (and TorchSharp-cpu 0.107.0 bundles).</summary>
+    public const string TorchSharpLibTorchVersion = "2.10.0";
     private static readonly object Gate = new();
     private static string? _loadedFrom;
     private static bool _initialised;
+    private static LibTorchFolderReport? _report;
 
     /// <summary>The CUDA libtorch folder in use, or null for the bundled CPU libtorch.</summary>
     public static string? LibTorchDirectory => _loadedFrom;
@@ -25,48 +28,53 @@ public static class TorchRuntime
     /// <summary>
     /// Loads libtorch from <paramref name="libtorchDir"/> (or the environment variable) when given; otherwise does
     /// nothing and lets TorchSharp load its bundled library. Must run before any other torch call to take effect.
+    /// A folder that cannot be used is a <see cref="DeviceUnavailableException"/> with the reason in one line.
     /// </summary>
     public static void Initialize(string? libtorchDir = null)
     {
+        var report = Load(libtorchDir);
+        if (!report.IsLoaded && report.State != LibTorchFolderState.NotConfigured)
+            throw new DeviceUnavailableException(report.Explanation);
+    }
+
+    /// <summary>
+    /// As <see cref="Initialize"/>, but returns what happened instead of throwing (for `doctor`). The first successful
+    /// call decides for the whole process; later calls return its report.
+    /// </summary>
+    public static LibTorchFolderReport Load(string? libtorchDir = null)
+    {
         lock (Gate)
         {
-            if (_initialised) return;
+            if (_initialised) return _report!;
             libtorchDir ??= Environment.GetEnvironmentVariable(LibTorchEnvironmentVariable);
-            if (!string.IsNullOrWhiteSpace(libtorchDir)) LoadExternal(libtorchDir);
-            _initialised = true;
+            var report = string.IsNullOrWhiteSpace(libtorchDir) ? LibTorchFolder.NotConfigured() : LoadExternal(libtorchDir);
+            if (report.IsLoaded || report.State == LibTorchFolderState.NotConfigured)
+            {
+                _report = report;
+                _initialised = true;
+            }
+            return report;
         }
     }
 
-    private static void LoadExternal(string dir)
+    private static LibTorchFolderReport LoadExternal(string dir)
     {
-        if (!Directory.Exists(dir))
-            throw new DeviceUnavailableException($"libtorch folder '{dir}' (from --libtorch or {LibTorchEnvironmentVariable}) does not exist");
-        string[] order = OperatingSystem.IsWindows()
-            ? ["c10.dll", "torch_cpu.dll", "c10_cuda.dll", "torch_cuda.dll", "torch.dll"]
-            : ["libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so", "libtorch.so"];
-        foreach (var lib in order)
-        {
-            var path = Path.Combine(dir, lib);
-            if (!File.Exists(path))
-            {
-                // CPU-only libtorch folders have no CUDA libraries: allowed, CUDA will then be unavailable.
-                if (lib.Contains("cuda")) continue;
-                throw new DeviceUnavailableException($"libtorch folder '{dir}' lacks {lib}");
-            }
-            try { NativeLibrary.Load(path); }
-            catch (DllNotFoundException e) { throw new DeviceUnavailableException($"cannot load {path}: {e.Message}"); }
-        }
-        var bridge = OperatingSystem.IsWindows() ? "LibTorchSharp.dll" : "libLibTorchSharp.so";
-        var candidates = new[] { Path.Combine(dir, bridge), Path.Combine(AppContext.BaseDirectory, bridge) };
-        var found = candidates.FirstOrDefault(File.Exists)
-            ?? throw new DeviceUnavailableException($"{bridge} not found in '{dir}' or beside the application");
-        NativeLibrary.Load(found);
+        var report = LibTorchFolder.Load(dir, SystemNativeLibraryLoader.Instance, AppContext.BaseDirectory);
+        if (!report.IsLoaded) return report;
         _loadedFrom = dir;
-        if (File.Exists(Path.Combine(dir, order[3])))
+        if (report.State == LibTorchFolderState.Cuda)
         {
             try { torch.InitializeDeviceType(DeviceType.CUDA); }
-            catch (Exception e) { throw new DeviceUnavailableException($"CUDA libtorch in '{dir}' failed to initialise: {e.Message}"); }
+            catch (Exception e)
+            {
+                return report with
+                {
+                    State = LibTorchFolderState.LibraryFailed, Library = LibTorchFolder.CudaLibrary, LoaderMessage = e.Message,
+                    Explanation = $"CUDA libtorch in '{dir}' loaded but failed to initialise CUDA: {e.Message}",
+                };
+            }
         }
+        return report;
     }
 
     /// <summary>
@@ -95,6 +103,9 @@ public static class TorchRuntime
         }
         throw new ArgumentException($"device '{name}' is not cpu, cuda or cuda:N");
     }
+
+    /// <summary>The weight dtype when none is asked for: fp16 on CUDA (half the memory, tensor cores), fp32 elsewhere.</summary>
+    public static ScalarType DefaultDType(Device device) => device.type == DeviceType.CUDA ? ScalarType.Float16 : ScalarType.Float32;
 
     /// <summary>Parses fp32 / fp16 / bf16 (and the long names).</summary>
     public static ScalarType ParseDType(string? name) => (name ?? "fp32").Trim().ToLowerInvariant() switch

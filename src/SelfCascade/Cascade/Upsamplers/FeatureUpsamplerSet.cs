@@ -93,7 +93,7 @@ public sealed class FeatureUpsamplerSet : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var e = emb.to(Device).to_type(DType);
-        var c = time_proj is null ? e.alias() : time_proj.forward(F.silu(e));
+        var c = time_proj is null ? e.alias() : time_proj.call(F.silu(e));
         return c.MoveToOuterDisposeScope();
     }
 

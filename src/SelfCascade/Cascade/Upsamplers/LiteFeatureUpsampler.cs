@@ -28,8 +28,8 @@ public sealed class LiteFeatureUpsampler : FeatureUpsampler
     {
         using var scope = torch.NewDisposeScope();
         var x = F.interpolate(lowRes, [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
-        var y = conv.forward(x);
-        var gb = modulation.forward(condition.to_type(y.dtype)).chunk(2, 1);
+        var y = conv.call(x);
+        var gb = modulation.call(condition.to_type(y.dtype)).chunk(2, 1);
         var gain = gb[0].unsqueeze(-1).unsqueeze(-1);
         var bias = gb[1].unsqueeze(-1).unsqueeze(-1);
         return (y * gain + bias).MoveToOuterDisposeScope();

@@ -60,16 +60,16 @@ public sealed class TimeAwareResBlock : nn.Module
             h = F.interpolate(h, size, mode: InterpolationMode.Nearest);
             x = F.interpolate(x, size, mode: InterpolationMode.Nearest);
         }
-        h = _inConv.forward(h);
-        var e = _embLinear.forward(F.silu(emb)).to_type(h.dtype);
+        h = _inConv.call(h);
+        var e = _embLinear.call(F.silu(emb)).to_type(h.dtype);
         h = h + e.unsqueeze(-1).unsqueeze(-1);
-        h = _outConv.forward(F.silu(GroupNorm32(_outNorm, h)));
+        h = _outConv.call(F.silu(GroupNorm32(_outNorm, h)));
         return (x + h).MoveToOuterDisposeScope();
     }
 
     private static Tensor GroupNorm32(GroupNorm norm, Tensor x)
     {
-        if (x.dtype == ScalarType.Float32) return norm.forward(x);
+        if (x.dtype == ScalarType.Float32) return norm.call(x);
         return F.group_norm(x.to_type(ScalarType.Float32), norm.num_groups, norm.weight!.to_type(ScalarType.Float32),
             norm.bias!.to_type(ScalarType.Float32), norm.eps).to_type(x.dtype);
     }

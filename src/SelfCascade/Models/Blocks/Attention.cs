@@ -73,12 +73,12 @@ public sealed class Attention : nn.Module
             (c, h, w) = (hidden.shape[1], hidden.shape[2], hidden.shape[3]);
             x = hidden.view(batch, c, h * w).transpose(1, 2);
         }
-        if (group_norm is not null) x = group_norm.forward(x.transpose(1, 2)).transpose(1, 2);
+        if (group_norm is not null) x = group_norm.call(x.transpose(1, 2)).transpose(1, 2);
 
-        var q = to_q.forward(x);
+        var q = to_q.call(x);
         var kv = context ?? x;
-        var k = to_k.forward(kv);
-        var v = to_v.forward(kv);
+        var k = to_k.call(kv);
+        var v = to_v.call(kv);
         long headDim = k.shape[^1] / _heads;
         q = q.view(batch, -1, _heads, headDim).transpose(1, 2);
         k = k.view(batch, -1, _heads, headDim).transpose(1, 2);
@@ -98,8 +98,8 @@ public sealed class Attention : nn.Module
         var o = F.scaled_dot_product_attention(q, k, v);
         if (upcast) o = o.to_type(dtype);
         o = o.transpose(1, 2).reshape(batch, -1, _heads * headDim);
-        o = to_out[0].forward(o);
-        o = to_out[1].forward(o);
+        o = to_out[0].call(o);
+        o = to_out[1].call(o);
 
         if (spatial) o = o.transpose(-1, -2).reshape(batch, c, h, w);
         if (_residual) o = o + residual;

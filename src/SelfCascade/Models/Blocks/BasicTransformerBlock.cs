@@ -35,9 +35,9 @@ public sealed class BasicTransformerBlock : nn.Module
     public Tensor Forward(Tensor hidden, Tensor context, AttentionOptions options)
     {
         using var scope = torch.NewDisposeScope();
-        var x = attn1.Forward(norm1.forward(hidden), null, options.SelfAttentionScaleFor(hidden.shape[1])) + hidden;
-        x = attn2.Forward(norm2.forward(x), context) + x;
-        x = ff.forward(norm3.forward(x)) + x;
+        var x = attn1.Forward(norm1.call(hidden), null, options.SelfAttentionScaleFor(hidden.shape[1])) + hidden;
+        x = attn2.Forward(norm2.call(x), context) + x;
+        x = ff.call(norm3.call(x)) + x;
         return x.MoveToOuterDisposeScope();
     }
 }

@@ -22,10 +22,10 @@ public static class CpuBFloat16Conv
         input.dtype == ScalarType.BFloat16 && input.device_type == DeviceType.CPU
         && conv.out_channels % 16 != 0 && conv.kernel_size.Any(k => k > 1);
 
-    /// <summary><c>conv.forward(input)</c>, in fp32 where the bf16 CPU kernel is wrong.</summary>
+    /// <summary><c>conv.call(input)</c>, in fp32 where the bf16 CPU kernel is wrong.</summary>
     public static Tensor Forward(Conv2d conv, Tensor input)
     {
-        if (!IsAffected(conv, input)) return conv.forward(input);
+        if (!IsAffected(conv, input)) return conv.call(input); // call(): offload hooks fire
         using var scope = NewDisposeScope();
         var y = F.conv2d(input.to(ScalarType.Float32), conv.weight!.to(ScalarType.Float32), conv.bias?.to(ScalarType.Float32),
             conv.stride, conv.padding, conv.dilation, conv.groups);

@@ -19,7 +19,7 @@ public sealed class GEGLU : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var parts = proj.forward(input).chunk(2, -1);
+        var parts = proj.call(input).chunk(2, -1);
         return (parts[0] * F.gelu(parts[1])).MoveToOuterDisposeScope();
     }
 }
@@ -43,7 +43,7 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var x = input;
-        foreach (var m in net) x = m.forward(x);
+        foreach (var m in net) x = m.call(x);
         return x.MoveToOuterDisposeScope();
     }
 }

@@ -21,6 +21,6 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        return linear_2.forward(F.silu(linear_1.forward(input))).MoveToOuterDisposeScope();
+        return linear_2.call(F.silu(linear_1.call(input))).MoveToOuterDisposeScope();
     }
 }

@@ -38,16 +38,16 @@ public sealed class Transformer2DModel : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         long b = hidden.shape[0], h = hidden.shape[2], w = hidden.shape[3];
-        var x = norm.forward(hidden);
-        if (_linear) x = proj_in.forward(x.permute(0, 2, 3, 1).reshape(b, h * w, x.shape[1]));
+        var x = norm.call(hidden);
+        if (_linear) x = proj_in.call(x.permute(0, 2, 3, 1).reshape(b, h * w, x.shape[1]));
         else
         {
-            x = proj_in.forward(x);
+            x = proj_in.call(x);
             x = x.permute(0, 2, 3, 1).reshape(b, h * w, _inner);
         }
         foreach (var block in transformer_blocks) x = block.Forward(x, context, options);
-        if (_linear) x = proj_out.forward(x).reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous();
-        else x = proj_out.forward(x.reshape(b, h, w, _inner).permute(0, 3, 1, 2).contiguous());
+        if (_linear) x = proj_out.call(x).reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous();
+        else x = proj_out.call(x.reshape(b, h, w, _inner).permute(0, 3, 1, 2).contiguous());
         return (x + hidden).MoveToOuterDisposeScope();
     }
 }

@@ -29,7 +29,7 @@ internal sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"sequence length {seq} exceeds max_position_embeddings {max}", nameof(inputIds));
         using var scope = NewDisposeScope();
         var tokens = token_embedding.call(inputIds);
-        var positions = position_embedding.Weight.narrow(0, 0, seq);
+        var positions = position_embedding.Weight.narrow(0, 0, seq).to(tokens.device); // a no-op unless sequential offload keeps the table on the CPU
         return (tokens + positions).MoveToOuterDisposeScope();
     }
 }

@@ -57,6 +57,9 @@ public sealed class ClipTextModel : nn.Module, ILegacyKeyMap
     /// eval mode with gradients off (a frozen encoder). Throws <see cref="ConfigException"/> listing every config
     /// problem, or <see cref="WeightLoadException"/> listing every missing, unexpected and mis-shaped key.
     /// </summary>
+    /// <summary>Set by sequential offload: the device the token ids go to while the weights live on the CPU.</summary>
+    public Device? ExecutionDevice { get; set; }
+
     public static ClipTextModel FromPretrained(string componentDir, Device? device = null, ScalarType? dtype = null, string? variant = null)
     {
         var json = ConfigJson.Load(Path.Combine(componentDir, "config.json"));
@@ -117,7 +120,7 @@ public sealed class ClipTextModel : nn.Module, ILegacyKeyMap
     {
         if (inputIds.dim() is < 1 or > 2) throw new ArgumentException($"input ids must be (batch, seq) or (seq), got [{string.Join(",", inputIds.shape)}]", nameof(inputIds));
         using var scope = NewDisposeScope();
-        var device = parameters().First().device;
+        var device = ExecutionDevice ?? parameters().First().device;
         var ids = inputIds.view(-1, inputIds.shape[^1]).to(ScalarType.Int64, device);
         var hidden = outputHiddenStates ? new List<Tensor>() : null;
         var (last, penultimate, pooled) = _text.Run(ids, hidden);

@@ -46,7 +46,7 @@ public sealed class CrossAttnDownBlock2D : UNetDownBlock
             }
             outputs.Add(h);
         }
-        if (downsamplers is not null) outputs.Add(downsamplers[0].forward(h));
+        if (downsamplers is not null) outputs.Add(downsamplers[0].call(h));
         foreach (var t in outputs) t.MoveToOuterDisposeScope();
         return outputs.ToArray();
     }

@@ -33,7 +33,7 @@ public sealed class DownBlock2D : UNetDownBlock
             h = resnet.Forward(h, inputs.Emb);
             outputs.Add(h);
         }
-        if (downsamplers is not null) outputs.Add(downsamplers[0].forward(h));
+        if (downsamplers is not null) outputs.Add(downsamplers[0].call(h));
         foreach (var t in outputs) t.MoveToOuterDisposeScope();
         return outputs.ToArray();
     }

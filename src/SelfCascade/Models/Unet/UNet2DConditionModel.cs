@@ -128,7 +128,12 @@ public sealed class UNet2DConditionModel : nn.Module
     public int NumUpsamplers => Config.NumBlocks - 1;
 
     public ScalarType DType => conv_in.weight!.dtype;
-    public Device Device => conv_in.weight!.device;
+    /// <summary>Where the forward runs: the weights' device, or the one set for sequential offload (weights then
+    /// sit on the CPU between layers).</summary>
+    public Device Device => ExecutionDevice ?? conv_in.weight!.device;
+
+    /// <summary>Set by sequential offload: the device inputs are moved to while the weights live elsewhere.</summary>
+    public Device? ExecutionDevice { get; set; }
 
     /// <summary>The noise prediction (diffusers' `.sample`), shape (B, out_channels, H, W).</summary>
     /// <param name="sample">Latents (B, in_channels, H, W); any H, W ≥ 1.</param>
@@ -157,7 +162,7 @@ public sealed class UNet2DConditionModel : nn.Module
         if (t.dim() != 1 || (t.shape[0] != 1 && t.shape[0] != batch))
             throw new ArgumentException($"timestep must be a scalar, (1,) or ({batch},); got [{string.Join(",", timestep.shape)}]", nameof(timestep));
         t = t.expand(batch);
-        var emb = time_embedding.forward(time_proj.forward(t).to_type(dtype));
+        var emb = time_embedding.call(time_proj.call(t).to_type(dtype));
         if (add_embedding is not null && add_time_proj is not null)
         {
             if (added is null)
@@ -169,9 +174,9 @@ public sealed class UNet2DConditionModel : nn.Module
             long width = text.shape[1] + ids.shape[1] * add_time_proj.NumChannels;
             if (width != Config.ProjectionClassEmbeddingsInputDim)
                 throw new ArgumentException($"text_embeds width {text.shape[1]} + {ids.shape[1]} time ids x {add_time_proj.NumChannels} = {width}, but projection_class_embeddings_input_dim is {Config.ProjectionClassEmbeddingsInputDim}", nameof(added));
-            var timeEmbeds = add_time_proj.forward(ids.flatten()).reshape(batch, -1);
+            var timeEmbeds = add_time_proj.call(ids.flatten()).reshape(batch, -1);
             var addEmbeds = torch.cat([text.to_type(emb.dtype), timeEmbeds.to_type(emb.dtype)], -1);
-            emb = emb + add_embedding.forward(addEmbeds);
+            emb = emb + add_embedding.call(addEmbeds);
         }
         return emb.MoveToOuterDisposeScope();
     }
@@ -201,7 +206,7 @@ public sealed class UNet2DConditionModel : nn.Module
             x = block.Forward(x, res, inputs, upsampleSize);
             x = ApplyHook(hook, UNetBlockKind.Up, i, x, emb);
         }
-        x = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.forward(x)));
+        x = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.call(x)));
         return x.MoveToOuterDisposeScope();
     }
 

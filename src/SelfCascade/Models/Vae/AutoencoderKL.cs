@@ -71,8 +71,8 @@ public sealed partial class AutoencoderKL : nn.Module, ILegacyKeyMap
         if (image.dim() != 4 || image.shape[1] != Config.InChannels)
             throw new ArgumentException($"image must be (B, {Config.InChannels}, H, W); got [{string.Join(",", image.shape)}]", nameof(image));
         using var scope = torch.NewDisposeScope();
-        var moments = encoder.forward(image);
-        if (quant_conv is not null) moments = quant_conv.forward(moments);
+        var moments = encoder.call(image);
+        if (quant_conv is not null) moments = quant_conv.call(moments);
         return new DiagonalGaussianDistribution(moments);
     }
 
@@ -82,8 +82,8 @@ public sealed partial class AutoencoderKL : nn.Module, ILegacyKeyMap
         if (latent.dim() != 4 || latent.shape[1] != Config.LatentChannels)
             throw new ArgumentException($"latent must be (B, {Config.LatentChannels}, h, w); got [{string.Join(",", latent.shape)}]", nameof(latent));
         using var scope = torch.NewDisposeScope();
-        var z = post_quant_conv is null ? latent : post_quant_conv.forward(latent);
-        return decoder.forward(z).MoveToOuterDisposeScope();
+        var z = post_quant_conv is null ? latent : post_quant_conv.call(latent);
+        return decoder.call(z).MoveToOuterDisposeScope();
     }
 
     // Old diffusers VAE checkpoints name the mid-block attention's projections query/key/value/proj_attn

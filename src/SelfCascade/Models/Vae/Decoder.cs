@@ -42,14 +42,14 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var h = CpuBFloat16Conv.Forward(conv_in, input);
-        h = mid_block.forward(h);
+        h = mid_block.call(h);
         foreach (var b in up_blocks)
         {
-            var next = b.forward(h);
+            var next = b.call(h);
             h.Dispose();
             h = next;
         }
-        h = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.forward(h)));
+        h = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }

@@ -26,7 +26,7 @@ public sealed class DownEncoderBlock2D : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         var h = input;
         foreach (var r in resnets) h = r.Forward(h, null);
-        if (downsamplers is not null) h = downsamplers[0].forward(h);
+        if (downsamplers is not null) h = downsamplers[0].call(h);
         return h.MoveToOuterDisposeScope();
     }
 }

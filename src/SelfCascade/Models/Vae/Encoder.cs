@@ -43,9 +43,9 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
     {
         using var scope = torch.NewDisposeScope();
         var h = CpuBFloat16Conv.Forward(conv_in, input);
-        foreach (var b in down_blocks) h = b.forward(h);
-        h = mid_block.forward(h);
-        h = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.forward(h)));
+        foreach (var b in down_blocks) h = b.call(h);
+        h = mid_block.call(h);
+        h = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }
