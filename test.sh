@@ -19,7 +19,9 @@ results="$(pwd)/TestResults"; rm -rf "$results"; mkdir -p "$results"
 # frozen UNet's feature hook intermittently come out NaN, only after many other tests have run in the same process
 # (reproduced in a fresh process under heavy GC pressure too; cause not found yet). The training tests therefore run
 # first, in their own process; every test still runs, none is skipped or retried.
-training="FullyQualifiedName~SelfCascade.Tests.Training.|FullyQualifiedName~UpsamplerModuleTests|FullyQualifiedName~TrainingOutputSafetyTests"
+training_classes=(SelfCascade.Tests.Training. UpsamplerModuleTests TrainingOutputSafetyTests)
+training=$(printf 'FullyQualifiedName~%s|' "${training_classes[@]}"); training=${training%|}
+others=$(printf 'FullyQualifiedName!~%s&' "${training_classes[@]}"); others=${others%&}  # VSTest filters have no !(...)
 dotnet build tests/SelfCascade.Tests/SelfCascade.Tests.csproj -c Release
 rc=$?
 if [ $rc -eq 0 ]; then
@@ -28,7 +30,7 @@ if [ $rc -eq 0 ]; then
     --logger "trx;LogFileName=training.trx" --results-directory "$results" "${args[@]}"
   rc1=$?
   dotnet test tests/SelfCascade.Tests/SelfCascade.Tests.csproj -c Release --no-build \
-    --filter "($filter)&!($training)" \
+    --filter "($filter)&$others" \
     --logger "trx;LogFileName=results.trx" --results-directory "$results" "${args[@]}"
   rc2=$?
   rc=$(( rc1 != 0 || rc2 != 0 ))
@@ -37,6 +39,7 @@ passed=0; failed=0; total=0; files=0
 for trx in "$results/training.trx" "$results/results.trx"; do
   [ -f "$trx" ] || continue
   files=$((files + 1))
+  if ! grep -q '<Counters [^>]* executed="[1-9]' "$trx"; then echo "no test ran in $(basename "$trx")"; rc=1; fi
   # The TRX summary holds the counters: <Counters total=".." executed=".." passed=".." failed=".." ...>
   counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
   p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
