@@ -40,7 +40,7 @@ internal sealed class ConvNormAct : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return nn.functional.silu(norm.forward(conv.forward(x))).MoveToOuterDisposeScope();
+        return nn.functional.silu(norm.forward(SelfCascade.Models.Blocks.CpuConv2d.Forward(conv, x))).MoveToOuterDisposeScope();
     }
 }
 

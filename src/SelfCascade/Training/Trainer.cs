@@ -138,27 +138,18 @@ public sealed class Trainer
             }
             long s = step + 1;
             double lr = _options.LearningRateAt(s);
+            optimizer.ZeroGrad();
             double lossSum = 0;
-            // Open bug (docs/ARCHITECTURE.md §8): a backward through the frozen UNet intermittently yields non-finite
-            // gradients while the forward and the weights are finite. A step's batches and noise are a pure function of
-            // (seed, step), so recomputing it gives the same gradients a clean run would; it is retried, not skipped.
-            for (int attempt = 0; ; attempt++)
+            for (int micro = 0; micro < accum; micro++)
             {
-                optimizer.ZeroGrad();
-                lossSum = 0;
-                for (int micro = 0; micro < accum; micro++)
-                {
-                    long microIndex = (s - 1) * accum + micro;
-                    using var scope = NewDisposeScope();
-                    using var batch = MakeBatch(order, microIndex * _options.BatchSize);
-                    using var generator = SeedStreams.Generator(_options.Seed, SeedStreams.StepNoise, microIndex);
-                    var loss = _task.Loss(batch, generator);
-                    if (accum > 1) loss.div(accumScale).backward();
-                    else loss.backward();
-                    lossSum += loss.detach().cpu().to(ScalarType.Float64).item<double>();
-                }
-                if (attempt >= MaxStepRetries || GradientsFinite(trainable.Select(t => t.Parameter))) break;
-                RetriedSteps++;
+                long microIndex = (s - 1) * accum + micro;
+                using var scope = NewDisposeScope();
+                using var batch = MakeBatch(order, microIndex * _options.BatchSize);
+                using var generator = SeedStreams.Generator(_options.Seed, SeedStreams.StepNoise, microIndex);
+                var loss = _task.Loss(batch, generator);
+                if (accum > 1) loss.div(accumScale).backward();
+                else loss.backward();
+                lossSum += loss.detach().cpu().to(ScalarType.Float64).item<double>();
             }
             double stepLoss = lossSum / accum;
             if (!double.IsFinite(stepLoss))
@@ -187,23 +178,6 @@ public sealed class Trainer
         double seconds = clock.Elapsed.TotalSeconds;
         progress?.Report(new TrainingProgress("done", step, total, lastLoss, Rate(step), TimeSpan.Zero));
         return new TrainingResult(step, startStep, seconds, Rate(step), lastCheckpoint, log.Records.ToList());
-    }
-
-    /// <summary>How often a step is recomputed when its gradients come out non-finite (see the loop).</summary>
-    public const int MaxStepRetries = 2;
-
-    /// <summary>Steps recomputed because their gradients were non-finite (the open bug in docs/ARCHITECTURE.md §8).</summary>
-    public int RetriedSteps { get; private set; }
-
-    private static bool GradientsFinite(IEnumerable<Parameter> parameters)
-    {
-        using var scope = NewDisposeScope();
-        foreach (var p in parameters)
-        {
-            var g = p.grad;
-            if (g is not null && !g.isfinite().all().item<bool>()) return false;
-        }
-        return true;
     }
 
     /// <summary>The micro-batch starting at the run's sample <paramref name="firstSample"/>: images in the seeded

@@ -17,7 +17,7 @@ public static class HalfPrecisionReference
     /// order (libtorch 2.10's kernels vs torch 1.13's), so they land at about the same distance from fp32 but not at the
     /// same point. Measured on the three outputs here: ours is 0.57-0.62x diffusers' bf16 distance from fp32 and
     /// 0.87-1.17x that distance from diffusers' own bf16 output; fp16 is 0.084-0.088x. 1.5x leaves room for other
-    /// kernels' rounding order; the broken bf16 conv kernel (CpuBFloat16Conv) put bf16 at 12-16x.
+    /// kernels' rounding order; the broken bf16 conv kernel (worked around in CpuConv2d) put bf16 at 12-16x.
     /// </summary>
     public const double Slack = 1.5;
 

@@ -1,3 +1,4 @@
+using SelfCascade.Models.Blocks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -60,10 +61,10 @@ public sealed class TimeAwareResBlock : nn.Module
             h = F.interpolate(h, size, mode: InterpolationMode.Nearest);
             x = F.interpolate(x, size, mode: InterpolationMode.Nearest);
         }
-        h = _inConv.call(h);
+        h = CpuConv2d.Forward(_inConv, h);
         var e = _embLinear.call(F.silu(emb)).to_type(h.dtype);
         h = h + e.unsqueeze(-1).unsqueeze(-1);
-        h = _outConv.call(F.silu(GroupNorm32(_outNorm, h)));
+        h = CpuConv2d.Forward(_outConv, F.silu(GroupNorm32(_outNorm, h)));
         return (x + h).MoveToOuterDisposeScope();
     }
 

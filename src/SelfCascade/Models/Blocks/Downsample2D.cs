@@ -23,9 +23,9 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        if (!_asymmetricPad) return CpuBFloat16Conv.Forward(conv, input);
+        if (!_asymmetricPad) return CpuConv2d.Forward(conv, input);
         using var scope = torch.NewDisposeScope();
         var padded = F.pad(input, [0, 1, 0, 1], PaddingModes.Constant, 0.0);
-        return CpuBFloat16Conv.Forward(conv, padded).MoveToOuterDisposeScope();
+        return CpuConv2d.Forward(conv, padded).MoveToOuterDisposeScope();
     }
 }

@@ -40,14 +40,14 @@ public sealed class ResnetBlock2D : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var h = F.silu(norm1.call(input));
-        h = CpuBFloat16Conv.Forward(conv1, h);
+        h = CpuConv2d.Forward(conv1, h);
         if (time_emb_proj is not null && temb is not null)
         {
             var t = time_emb_proj.call(F.silu(temb));
             h = h + t.unsqueeze(-1).unsqueeze(-1);
         }
         h = F.silu(norm2.call(h));
-        h = CpuBFloat16Conv.Forward(conv2, dropout.call(h));
+        h = CpuConv2d.Forward(conv2, dropout.call(h));
         var shortcut = conv_shortcut is null ? input : conv_shortcut.call(input);
         var output = shortcut + h;
         if (_outputScaleFactor != 1.0)

@@ -27,6 +27,6 @@ public sealed class Upsample2D : nn.Module
         var up = outputSize is null
             ? F.interpolate(input, scale_factor: Twice, mode: InterpolationMode.Nearest)
             : F.interpolate(input, size: outputSize, mode: InterpolationMode.Nearest);
-        return CpuBFloat16Conv.Forward(conv, up).MoveToOuterDisposeScope();
+        return CpuConv2d.Forward(conv, up).MoveToOuterDisposeScope();
     }
 }

@@ -206,7 +206,7 @@ public sealed class UNet2DConditionModel : nn.Module
             x = block.Forward(x, res, inputs, upsampleSize);
             x = ApplyHook(hook, UNetBlockKind.Up, i, x, emb);
         }
-        x = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.call(x)));
+        x = CpuConv2d.Forward(conv_out, F.silu(conv_norm_out.call(x)));
         return x.MoveToOuterDisposeScope();
     }
 
@@ -231,7 +231,7 @@ public sealed class UNet2DConditionModel : nn.Module
     {
         var x = sample;
         if (Config.CenterInputSample) x = x.mul(_two).sub(_one);
-        x = CpuBFloat16Conv.Forward(conv_in, x);
+        x = CpuConv2d.Forward(conv_in, x);
         skips.Add(x);
         for (int i = 0; i < down_blocks.Count; i++)
         {

@@ -41,7 +41,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var h = CpuBFloat16Conv.Forward(conv_in, input);
+        var h = CpuConv2d.Forward(conv_in, input);
         h = mid_block.call(h);
         foreach (var b in up_blocks)
         {
@@ -49,7 +49,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
             h.Dispose();
             h = next;
         }
-        h = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.call(h)));
+        h = CpuConv2d.Forward(conv_out, F.silu(conv_norm_out.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }

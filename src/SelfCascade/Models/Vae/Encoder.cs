@@ -42,10 +42,10 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var h = CpuBFloat16Conv.Forward(conv_in, input);
+        var h = CpuConv2d.Forward(conv_in, input);
         foreach (var b in down_blocks) h = b.call(h);
         h = mid_block.call(h);
-        h = CpuBFloat16Conv.Forward(conv_out, F.silu(conv_norm_out.call(h)));
+        h = CpuConv2d.Forward(conv_out, F.silu(conv_norm_out.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }
