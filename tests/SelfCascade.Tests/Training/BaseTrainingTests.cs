@@ -134,6 +134,21 @@ public sealed class BaseTrainingTests : IDisposable
         Assert.Equal((16, 16), (gen.Images[0].Width, gen.Images[0].Height));
     }
 
+    // Regression test for the libtorch conv defect worked around in Models/Blocks/CpuConv2d: the input gradient of the
+    // UNet's 3-channel conv_out read uninitialised memory, so the same run gave a different loss with 1 and 2 threads
+    // (1.0271 vs 0.9411 at step 3) and occasionally NaN. A correct backward makes the loss independent of the thread
+    // count up to float reordering.
+    [Fact]
+    public void TheSameRunGivesTheSameLossWithOneAndTwoThreads()
+    {
+        var one = BaseModelTraining.Run(_data, Loop("t1", 3), Model());
+        torch.set_num_threads(2);
+        var two = BaseModelTraining.Run(_data, Loop("t2", 3), Model());
+        for (int i = 0; i < 3; i++)
+            Assert.True(Math.Abs(one.Losses[i].Loss - two.Losses[i].Loss) < 1e-5,
+                $"step {i + 1}: loss {one.Losses[i].Loss:R} with 1 thread, {two.Losses[i].Loss:R} with 2");
+    }
+
     [Fact]
     public void FineTuneStartsFromTheExportAndFreezesTheTextEncoder()
     {
