@@ -148,6 +148,23 @@ public sealed class MotionUNetTests : IDisposable
         Assert.True(Parity.MaxAbsDiff(other, whole) > 1e-3);
     }
 
+    [Fact]
+    public void RepeatedForwardsKeepTheLiveTensorCountFlat()
+    {
+        var (sample, ctx) = Inputs(6, videos: 2, frames: 3, h: 8, w: 8);
+        using var _s = sample; using var _c = ctx;
+        using var t = tensor(new long[] { 10 });
+        using var mode = inference_mode();
+        VideoUNetChunking.Forward(_model, sample, t, ctx, null, 1).Dispose();
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 2; i++)
+        {
+            VideoUNetChunking.Forward(_model, sample, t, ctx, null, 1).Dispose();
+            _model.Forward(sample, t, ctx).Dispose();
+        }
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
     [Theory]
     [InlineData(0, "at least 1")]
     [InlineData(33, "at most 32")]

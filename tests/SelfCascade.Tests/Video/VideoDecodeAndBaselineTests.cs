@@ -53,6 +53,25 @@ public sealed class VideoDecodeAndBaselineTests : IDisposable
         Assert.True(Parity.MaxAbsDiff(untiled, tiled) > 1e-4, "the tiled decode must actually tile (blending differs slightly)");
     }
 
+    [Fact]
+    public void DenoiseAndDecodeKeepTheLiveTensorCountFlat()
+    {
+        using var g = new Generator(8);
+        using var latents = randn([1, 4, 3, 8, 8], generator: g);
+        using var emb = _pipe.Image.EncodePrompt(Prompt, "", true);
+        _pipe.Image.Scheduler.SetTimesteps(5);
+        void Once()
+        {
+            _pipe.Denoise(latents, [999.0, 749.0], emb, 6.0, null, null, 1).Dispose();
+            _pipe.DecodeVideo(latents, 2).Dispose();
+        }
+        Once();
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        Once();
+        Once();
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
     private VideoResult Run(GenerationMethod method, int size = 64, int frames = 4) => VideoCascadeGenerator.Generate(_pipe, new VideoRequest
     {
         Prompt = Prompt, NegativePrompt = "", Frames = frames, Width = size, Height = size, Steps = 3, Guidance = 6.0, Seed = 3,
