@@ -16,7 +16,7 @@ namespace SelfCascade.Video.Unet3D;
 /// are videos (B, C, F, H, W); inside, frames are folded into the batch (B * F, C, h, w), index b * F + f, and the
 /// time embedding and text states are repeated per frame.
 /// </summary>
-public sealed class UNet3DConditionModel : nn.Module, IVideoUnet
+public sealed class UNet3DConditionModel : nn.Module, IVideoUNet
 {
     private readonly Conv2d conv_in;
     private readonly Timesteps time_proj;
@@ -126,8 +126,16 @@ public sealed class UNet3DConditionModel : nn.Module, IVideoUnet
     /// <param name="timestep">A scalar, (1,) or (B,) tensor of timesteps (one per video).</param>
     /// <param name="encoderHiddenStates">Text states (B, L, cross_attention_dim), one per video (repeated for its frames).</param>
     /// <param name="options">Feature hook (sees every block's (B * F, C, h, w) output and the per-frame `emb`) and
-    /// the spatial self-attention scaling; the temporal attentions are never rescaled.</param>
-    public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, UNetForwardOptions? options = null)
+    /// the attn-scale baseline on the spatial self-attentions; the temporal attentions are never rescaled.</param>
+    public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, VideoUNetForwardOptions? options = null) =>
+        Forward(sample, timestep, encoderHiddenStates, new UNetForwardOptions
+        {
+            FeatureHook = options?.FeatureHook,
+            SelfAttentionEntropyRatio = options?.SelfAttentionEntropyRatio,
+        });
+
+    /// <summary>As the <see cref="IVideoUNet"/> forward, with the image UNet's options (a fixed spatial logit scale too).</summary>
+    public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, UNetForwardOptions options)
     {
         CheckSample(sample);
         long b = sample.shape[0], frames = sample.shape[2];
@@ -136,8 +144,8 @@ public sealed class UNet3DConditionModel : nn.Module, IVideoUnet
         using var scope = torch.NewDisposeScope();
         var emb = TimeEmbedding(timestep, b, sample.dtype).repeat_interleave(frames, 0);
         var context = encoderHiddenStates.to(Device).repeat_interleave(frames, 0);
-        var hook = options?.FeatureHook;
-        var inputs = new UNetBlockInputs(emb, context, options?.Attention ?? AttentionOptions.Default);
+        var hook = options.FeatureHook;
+        var inputs = new UNetBlockInputs(emb, context, options.Attention);
 
         var x = ForwardInput(sample);
         var skips = new List<Tensor> { x };
