@@ -144,7 +144,7 @@ public sealed class TextToVideoSdPipeline : IDisposable
     /// </summary>
     public Tensor Denoise(Tensor latents, IReadOnlyList<double> timesteps, PromptEmbeddings embeddings, double guidance,
         Generator? generator = null, VideoUNetForwardOptions? unetOptions = null, int? videosPerCall = null,
-        IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default, int stage = 0, int stageCount = 1)
     {
         if (latents.dim() != 5) throw new ArgumentException($"latents must be (B, C, F, h, w); got [{string.Join(",", latents.shape)}]", nameof(latents));
         if (videosPerCall is int k && k < 1) throw new ArgumentException($"videos per UNet call must be at least 1 (got {k})", nameof(videosPerCall));
@@ -177,7 +177,7 @@ public sealed class TextToVideoSdPipeline : IDisposable
                     x.Dispose();
                     x = next.MoveToOuterDisposeScope();
                 }
-                progress?.Report(new GenerationProgress("denoise", i + 1, timesteps.Count));
+                progress?.Report(new GenerationProgress("denoise", i + 1, timesteps.Count, stage, stageCount));
             }
             return x;
         }

@@ -127,6 +127,8 @@ public sealed class UNet3DConditionModel : nn.Module, IVideoUNet
     /// <param name="encoderHiddenStates">Text states (B, L, cross_attention_dim), one per video (repeated for its frames).</param>
     /// <param name="options">Feature hook (sees every block's (B * F, C, h, w) output and the per-frame `emb`) and
     /// the attn-scale baseline on the spatial self-attentions; the temporal attentions are never rescaled.</param>
+    // The one place the video options are read: a setting added to VideoUNetForwardOptions that this model cannot
+    // honour must throw NotSupportedException here (IVideoUNet's rule).
     public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, VideoUNetForwardOptions? options = null) =>
         Forward(sample, timestep, encoderHiddenStates, new UNetForwardOptions
         {
