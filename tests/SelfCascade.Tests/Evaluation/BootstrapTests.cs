@@ -18,6 +18,10 @@ public sealed class BootstrapTests
         Assert.Equal(0.5, ci.Estimate, 12);
         Assert.Equal(0.2, ci.Low, 12);
         Assert.Equal(0.8, ci.High, 12);
+        // At 80 %: the 10 % and 90 % quantiles (CDF 0.0547 at 2, 0.1719 at 3; 0.8281 at 6, 0.9453 at 7) fall on 3 and 7.
+        var ci80 = Bootstrap.Percentile(values.Length, idx => Bootstrap.MeanAt(values, idx), resamples: 4000, seed: 7, level: 0.8);
+        Assert.Equal(0.3, ci80.Low, 12);
+        Assert.Equal(0.7, ci80.High, 12);
     }
 
     [Fact]

@@ -38,9 +38,10 @@ public sealed class ShippedFeatureNetTests
         Assert.Equal(197, net.Config.NumClasses);
         Assert.Equal(197, net.ClassNames!.Count);
         var acc = FeatureNetTrainer.Evaluate(net, data);
-        // Measured: see docs/BENCHMARKS.md (feature network section); the bound leaves room for thread-count rounding only.
-        Assert.True(acc.Top1 >= 0.45, $"held-out top-1 {acc.Top1:P1}, top-5 {acc.Top5:P1}");
-        Assert.True(acc.Top5 >= 0.70, $"held-out top-5 {acc.Top5:P1}");
+        // Measured on all 370 held-out 32 px images: 78.1 % top-1, 99.2 % top-5 (docs/featurenet-accuracy.md); this set is 96 of
+        // them (binomial sd ≈ 4 points), so the bounds sit about 4 sd below; random weights give ~0.5 %.
+        Assert.True(acc.Top1 >= 0.60, $"held-out top-1 {acc.Top1:P1}, top-5 {acc.Top5:P1}");
+        Assert.True(acc.Top5 >= 0.90, $"held-out top-5 {acc.Top5:P1}");
 
         // The same weights' shape with random weights is at chance.
         using var random = new FeatureNet(net.Config, seed: 0);
