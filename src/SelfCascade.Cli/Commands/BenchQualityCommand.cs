@@ -27,9 +27,12 @@ public static class BenchQualityCommand
         var output = new Option<string>("--out") { Description = "Markdown table output", DefaultValueFactory = _ => "quality.md" };
         var grid = new Option<string?>("--grid") { Description = "Comparison grid PNG (largest scale)" };
         var plot = new Option<string?>("--plot") { Description = "Fidelity-vs-training-steps plot PNG (smallest scale)" };
+        var images = new Option<string?>("--images") { Description = "Keep every generated image here and reuse the ones already there (resume; recompute metrics without sampling)" };
+        var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples for the 95 % intervals (0 = none)", DefaultValueFactory = _ => 1000 };
+        var directMax = new Option<int>("--direct-max-scale") { Description = "Largest scale for direct and attn-scale sampling (the cascades run at every scale)", DefaultValueFactory = _ => 4 };
         var cmd = new Command("bench-quality", "Measure repetition, base consistency, FD/KID (whole and patches), detail and cost per method and scale")
         {
-            model, data, prompts, scales, steps, guidance, methods, lite, liteSteps, full, fullSteps, fineTuned, featureNet, epochs, output, grid, plot,
+            model, data, prompts, scales, steps, guidance, methods, lite, liteSteps, full, fullSteps, fineTuned, featureNet, epochs, output, grid, plot, images, directMax, bootstrap,
         };
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
@@ -41,9 +44,17 @@ public static class BenchQualityCommand
                 Scales = Split(p.GetValue(scales)!).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList(),
                 Methods = Split(p.GetValue(methods)!), UpsamplersLite = Split(p.GetValue(lite)), UpsamplersFull = Split(p.GetValue(full)),
                 FineTuned = fts, FeatureNetPath = p.GetValue(featureNet)!, FeatureNetEpochs = p.GetValue(epochs),
+                ImagesDir = p.GetValue(images), DirectMaxScale = p.GetValue(directMax),
+                BootstrapResamples = p.GetValue(bootstrap),
             };
             using var pipe = StableDiffusionPipeline.FromPretrained(modelDir);
-            var result = QualityBenchmarkRunner.Run(pipe, options, new SyncProgress(console), console.Cancellation);
+            // Each finished row is written at once, so a long run that is stopped still leaves its table so far.
+            var done = new List<QualityRow>();
+            var result = QualityBenchmarkRunner.Run(pipe, options, new SyncProgress(console), console.Cancellation, row =>
+            {
+                done.Add(row);
+                File.WriteAllText(p.GetValue(output)! + ".partial", QualityBenchmark.ToMarkdown(done));
+            });
             var header = string.Create(CultureInfo.InvariantCulture,
                 $"Model `{Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/'))}` (native {pipe.NativeSize} px), {result.Prompts.Count} test-split prompts, {options.Steps} steps, guidance {options.Guidance ?? pipe.DefaultGuidance}, pivot strength {options.PivotStrength ?? pipe.DefaultPivotStrength}, {Environment.ProcessorCount} CPU cores.");
             File.WriteAllText(p.GetValue(output)!, QualityBenchmarkRunner.Markdown(result, header));

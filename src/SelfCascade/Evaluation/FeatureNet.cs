@@ -53,10 +53,14 @@ internal sealed class ConvNormAct : nn.Module<Tensor, Tensor>
 public sealed class FeatureNet : nn.Module<Tensor, Tensor>
 {
     private const string ConfigKey = "feature_net_config";
+    private const string ClassesKey = "feature_net_classes";
     private readonly ModuleList<nn.Module<Tensor, Tensor>> layers;
     private readonly Linear head;
 
     public FeatureNetConfig Config { get; }
+
+    /// <summary>What each output of the head means (e.g. the caption a class stands for), saved with the weights; null when not given.</summary>
+    public IReadOnlyList<string>? ClassNames { get; set; }
 
     /// <summary>Builds the network with deterministic initial weights drawn from a generator seeded <paramref name="seed"/>.</summary>
     public FeatureNet(FeatureNetConfig config, long seed = 0) : base(nameof(FeatureNet))
@@ -101,13 +105,20 @@ public sealed class FeatureNet : nn.Module<Tensor, Tensor>
     {
         var config = string.Join(",", new[] { Config.NumClasses, Config.InputSize, Config.BaseChannels, Config.EmbeddingDim }
             .Select(v => v.ToString(CultureInfo.InvariantCulture)));
-        SafeTensorsWriter.Save(path, state_dict(), new Dictionary<string, string> { [ConfigKey] = config });
+        var metadata = new Dictionary<string, string> { [ConfigKey] = config };
+        if (ClassNames is { } names)
+        {
+            if (names.Count != Config.NumClasses) throw new InvalidOperationException($"{names.Count} class names for {Config.NumClasses} classes");
+            metadata[ClassesKey] = System.Text.Json.JsonSerializer.Serialize(names);
+        }
+        SafeTensorsWriter.Save(path, state_dict(), metadata);
     }
 
     /// <summary>Loads a network saved by <see cref="Save"/> (strict: every key and shape must match).</summary>
     public static FeatureNet Load(string path)
     {
         FeatureNetConfig config;
+        List<string>? names = null;
         using (var file = SafeTensorsFile.Open(path))
         {
             if (!file.Metadata.TryGetValue(ConfigKey, out var text))
@@ -115,8 +126,14 @@ public sealed class FeatureNet : nn.Module<Tensor, Tensor>
             var v = text.Split(',').Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
             if (v.Length != 4) throw new InvalidDataException($"{path}: '{ConfigKey}' should hold 4 numbers, found '{text}'");
             config = new FeatureNetConfig(v[0], v[1], v[2], v[3]);
+            if (file.Metadata.TryGetValue(ClassesKey, out var json))
+            {
+                names = System.Text.Json.JsonSerializer.Deserialize<List<string>>(json);
+                if (names is null || names.Count != config.NumClasses)
+                    throw new InvalidDataException($"{path}: '{ClassesKey}' should list {config.NumClasses} names");
+            }
         }
-        var net = new FeatureNet(config);
+        var net = new FeatureNet(config) { ClassNames = names };
         WeightLoader.Load(net, [path]);
         return net;
     }

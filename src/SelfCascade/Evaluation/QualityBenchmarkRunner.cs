@@ -33,6 +33,14 @@ public sealed record QualityRunOptions
     public int FeatureNetEpochs { get; init; } = 8;
     public int GridPrompts { get; init; } = 4;
     public int KidSubsetSize { get; init; } = 50;
+    /// <summary>Direct and attn-scale sampling run only up to this scale (each 2x per side costs ~4x or more; at x8 only the cascades run).</summary>
+    public int DirectMaxScale { get; init; } = 4;
+    /// <summary>Folder keeping every generated image with its cost (<see cref="GeneratedImageStore"/>); null = keep none.</summary>
+    public string? ImagesDir { get; init; }
+    /// <summary>Bootstrap resamples for the 95 % intervals (0 = none).</summary>
+    public int BootstrapResamples { get; init; } = 1000;
+    /// <summary>Add the base samples' own row (fidelity and prompt match at the native size).</summary>
+    public bool BaseRow { get; init; } = true;
 }
 
 public sealed record QualityRunResult(IReadOnlyList<QualityRow> Rows, RgbImage Grid, IReadOnlyList<QualityPrompt> Prompts, string FeatureNetNote);
@@ -45,7 +53,7 @@ public sealed record QualityRunResult(IReadOnlyList<QualityRow> Rows, RgbImage G
 public static class QualityBenchmarkRunner
 {
     public static QualityRunResult Run(StableDiffusionPipeline pipe, QualityRunOptions o, IProgress<string>? progress = null,
-        CancellationToken ct = default)
+        CancellationToken ct = default, Action<QualityRow>? onRow = null)
     {
         var manifest = Path.Combine(o.DataDir, "manifest.json");
         var entries = DatasetManifest.ReadEntries(manifest);
@@ -87,7 +95,10 @@ public static class QualityBenchmarkRunner
                 "upscale-only" => GenerationMethod.UpscaleOnly, "self-cascade" => GenerationMethod.SelfCascade,
                 _ => throw new ArgumentException($"unknown method '{m}'"),
             };
-            methods.Add(new QualityMethod(m, (p, size) => Sample(kind, p, size)));
+            var method = new QualityMethod(m, (p, size) => Sample(kind, p, size));
+            if (kind is GenerationMethod.Direct or GenerationMethod.AttnScale)
+                method = method with { Sizes = Enumerable.Range(1, Math.Max(1, o.DirectMaxScale)).Select(k => native * k).ToHashSet() };
+            methods.Add(method);
         }
         var owned = new List<IDisposable>();
         try
@@ -125,8 +136,11 @@ public static class QualityBenchmarkRunner
                 {
                     NativeSize = native, Scales = o.Scales,
                     Fidelity = new FidelityOptions(KidSubsetSize: Math.Min(o.KidSubsetSize, prompts.Count), KidSubsets: 50),
+                    BootstrapResamples = o.BootstrapResamples, BaseRow = o.BaseRow,
                 },
-                prompts, p => Sample(GenerationMethod.Direct, p, native), Real, methods, features, progress, Keep);
+                prompts, p => Sample(GenerationMethod.Direct, p, native), Real, methods, features, progress, Keep,
+                o.ImagesDir is null ? null : new GeneratedImageStore(o.ImagesDir), onRow,
+                features.Net.ClassNames is null ? null : features);
             var grid = Grid(gridCells, prompts.Take(o.GridPrompts).ToList(), native * gridScale);
             return new QualityRunResult(rows, grid, prompts, note);
         }
@@ -150,7 +164,11 @@ public static class QualityBenchmarkRunner
     private static (FeatureNetExtractor, string) LoadOrTrainFeatures(QualityRunOptions o, IReadOnlyList<DatasetEntry> entries, int native, IProgress<string>? progress)
     {
         if (File.Exists(o.FeatureNetPath))
-            return (new FeatureNetExtractor(FeatureNet.Load(o.FeatureNetPath), ownsNet: true), $"loaded {Path.GetFileName(o.FeatureNetPath)}");
+        {
+            var net = FeatureNet.Load(o.FeatureNetPath);
+            return (new FeatureNetExtractor(net, ownsNet: true), $"loaded {Path.GetFileName(o.FeatureNetPath)}"
+                + (net.ClassNames is { } names ? $" ({names.Count} caption classes; prompt match uses its head)" : " (no class names: no prompt match)"));
+        }
         var train = entries.Where(e => e.Split == Split.Train).OrderBy(e => e.Id, StringComparer.Ordinal).ToList();
         var data = new List<(RgbImage, int)>();
         var sizes = new[] { native, native * 2, native * 4 };

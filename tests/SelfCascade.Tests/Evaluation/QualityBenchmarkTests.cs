@@ -57,4 +57,47 @@ public sealed class QualityBenchmarkTests(DesignFeatureNet fixture) : IClassFixt
         var md = QualityBenchmark.ToMarkdown(rows);
         Assert.Contains("| tile | x2 | 48 | 24 |", md);
     }
+
+    /// <summary>Ranks a stub classifier gives by prompt seed: seeds 0-1 top, 2 rank 3, 3 rank 7, 4 no class.</summary>
+    private sealed class StubClassifier : IPromptClassifier
+    {
+        public List<string> Seen { get; } = [];
+        public int[] CaptionRanks(IReadOnlyList<RgbImage> images, IReadOnlyList<string> captions)
+        {
+            Seen.AddRange(captions);
+            return captions.Select(c => c switch { "design 0" or "design 1" => 0, "design 2" => 3, "design 3" => 7, _ => -1 }).ToArray();
+        }
+    }
+
+    [Fact]
+    public void PromptMatchAndIntervalsInTheRow()
+    {
+        var rng = new Random(5);
+        var prompts = Enumerable.Range(0, 5).Select(i => new QualityPrompt($"d{i}", $"design {i}", i)).ToList();
+        var bases = prompts.ToDictionary(p => p.Id, _ => RandomShapes(rng, Native, count: 1));
+        IReadOnlyList<RgbImage> Real(int size) => bases.Values.Select(b => Enlarge(b, size)).ToList();
+        var classifier = new StubClassifier();
+        using var extractor = new FeatureNetExtractor(fixture.Net);
+        var rows = QualityBenchmark.Run(
+            new QualityBenchmarkOptions { NativeSize = Native, Scales = [2], Fidelity = new(KidSubsetSize: 5, KidSubsets: 4), BootstrapResamples = 200, BaseRow = true },
+            prompts, p => bases[p.Id], Real, [new QualityMethod("tile", (p, size) => Tile(bases[p.Id], size))], extractor, classifier: classifier);
+        Assert.Equal(["base", "tile"], rows.Select(r => r.Method));
+        var tile = rows[1];
+        // Four prompts have a class: top-1 2/4, top-5 3/4 (the fifth is left out).
+        Assert.Equal(0.5, tile.PromptTop1, 12);
+        Assert.Equal(0.75, tile.PromptTop5, 12);
+        Assert.Equal(prompts.Select(p => p.Caption).Concat(prompts.Select(p => p.Caption)), classifier.Seen);
+        foreach (var key in new[] { "extra", "mse", "top1", "top5", "spectrum_high" })
+        {
+            var ci = tile.Intervals[key];
+            Assert.True(ci.Low <= ci.Estimate && ci.Estimate <= ci.High, $"{key}: {ci}");
+        }
+        Assert.True(tile.Intervals["top1"].High > tile.Intervals["top1"].Low);
+        Assert.True(tile.Intervals["fd"].Low <= tile.Intervals["fd"].High);
+        Assert.True(double.IsNaN(rows[0].MeanExtraObjects)); // the base row is not compared with itself
+        var md = QualityBenchmark.ToMarkdown(rows);
+        Assert.Contains("| tile | x2 | 48 | 5 | ", md);
+        Assert.Contains("| base | x1 | 24 | 5 | - | - | - | - | ", md);
+        Assert.Contains("| 50 % [", md);
+    }
 }
