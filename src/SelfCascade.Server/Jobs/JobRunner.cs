@@ -20,7 +20,7 @@ internal static class JobRunner
 
     public static Outcome Run(JobEntry entry, ModelRegistry models, OutputStore outputs, Action<JobEvent> publish, CancellationToken ct)
     {
-        var job = entry.Request;
+        var job = entry.Request ?? throw new InvalidOperationException("the job has already ended");
         var id = entry.Info.Id;
         var total = Stopwatch.StartNew();
         ct.ThrowIfCancellationRequested();

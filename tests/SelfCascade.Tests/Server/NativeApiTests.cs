@@ -73,6 +73,13 @@ public sealed class NativeApiTests(ServerFixture fixture) : IClassFixture<Server
         var servedStage = await _s.Client.GetByteArrayAsync($"/api/jobs/{id}/files/stage0_32x32.png");
         Assert.Equal(cliStage.Pixels, Decode(servedStage).Pixels);
         Assert.Equal(cliStage.Pixels, Decode(stage.Png!).Pixels);
+
+        // A finished job kept in memory holds no image bytes: a late subscriber gets the stage event with its URL only.
+        var late = await _s.ReadEventsAsync(id);
+        var lateStage = Assert.Single(late, e => e.Type == "stage");
+        Assert.Equal(JsonValueKind.Null, lateStage.Data.GetProperty("image").ValueKind);
+        Assert.Equal($"/api/jobs/{id}/files/stage0_32x32.png", lateStage.Data.GetProperty("url").GetString());
+        Assert.DoesNotContain(late, e => e.Type == "preview");
     }
 
     [Fact]
