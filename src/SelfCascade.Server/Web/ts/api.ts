@@ -1,0 +1,173 @@
+// The page's view of the server's native JSON API (docs/SERVER.md). Every URL the page uses is in this file.
+
+export interface ModelInfo {
+  name: string;
+  nativeSize: number;
+  isDefault: boolean;
+}
+
+export interface JobParams {
+  model?: string;
+  prompt: string;
+  negativePrompt?: string;
+  seed?: number;
+  width?: number;
+  height?: number;
+  method?: string;
+  steps?: number;
+  guidance?: number;
+  pivotStrength?: number;
+}
+
+export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled" | "interrupted";
+
+export interface StageInfo {
+  index: number;
+  width: number;
+  height: number;
+  seconds?: number;
+}
+
+export interface JobInfo {
+  id: string;
+  kind: string;
+  status: JobStatus;
+  error?: string;
+  params: Record<string, unknown>;
+  width?: number;
+  height?: number;
+  seed?: number;
+  createdAt?: string;
+  stages: StageInfo[];
+  resultUrl?: string;
+}
+
+/** An error the server reported, with its own message. */
+export class ApiError extends Error {
+  constructor(message: string, readonly status: number) { super(message); }
+}
+
+function apiKeyHeaders(): Record<string, string> {
+  const key = new URLSearchParams(location.search).get("key") ?? sessionStorage.getItem("selfcascade-key");
+  if (key) sessionStorage.setItem("selfcascade-key", key);
+  return key ? { "X-Api-Key": key } : {};
+}
+
+/** Query-string form of the API key for URLs the browser fetches itself (img src, EventSource). */
+export function withKey(url: string): string {
+  const key = apiKeyHeaders()["X-Api-Key"];
+  return key ? `${url}${url.includes("?") ? "&" : "?"}key=${encodeURIComponent(key)}` : url;
+}
+
+async function request<T>(method: string, url: string, body?: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: { ...apiKeyHeaders(), ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError("The server cannot be reached.", 0);
+  }
+  const text = await response.text();
+  let json: unknown = undefined;
+  if (text) {
+    try { json = JSON.parse(text); } catch { /* not JSON: the text itself is the message */ }
+  }
+  if (!response.ok) throw new ApiError(errorMessage(json, text, response), response.status);
+  return json as T;
+}
+
+/** The server's own words: {error}, {message} or RFC 7807 problem details ({title, detail, errors}). */
+function errorMessage(json: unknown, text: string, response: Response): string {
+  const prefix = `${response.status} ${response.statusText}`.trim();
+  if (json && typeof json === "object") {
+    const o = json as Record<string, unknown>;
+    const err = o.error;
+    if (typeof err === "string") return `${prefix}: ${err}`;
+    if (err && typeof err === "object" && typeof (err as Record<string, unknown>).message === "string")
+      return `${prefix}: ${(err as Record<string, unknown>).message}`;
+    if (typeof o.message === "string") return `${prefix}: ${o.message}`;
+    const parts = [o.title, o.detail].filter((x): x is string => typeof x === "string");
+    if (o.errors && typeof o.errors === "object")
+      for (const [k, v] of Object.entries(o.errors as Record<string, unknown>)) parts.push(`${k}: ${Array.isArray(v) ? v.join(", ") : String(v)}`);
+    if (parts.length) return `${prefix}: ${parts.join(" — ")}`;
+  }
+  return text && text.length < 500 ? `${prefix}: ${text}` : prefix;
+}
+
+// Field names are read in both camelCase and snake_case so the page does not depend on the serializer's policy.
+function pick(o: Record<string, unknown>, ...names: string[]): unknown {
+  for (const n of names) if (o[n] !== undefined && o[n] !== null) return o[n];
+  return undefined;
+}
+const num = (v: unknown): number | undefined => (typeof v === "number" ? v : typeof v === "string" && v !== "" && !isNaN(+v) ? +v : undefined);
+const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+function toModel(raw: unknown): ModelInfo {
+  const o = raw as Record<string, unknown>;
+  return {
+    name: str(pick(o, "name", "id")) ?? "?",
+    nativeSize: num(pick(o, "nativeSize", "native_size")) ?? 512,
+    isDefault: pick(o, "isDefault", "is_default", "default") === true,
+  };
+}
+
+export function toJob(raw: unknown): JobInfo {
+  const o = raw as Record<string, unknown>;
+  const params = (pick(o, "request", "params", "parameters") ?? {}) as Record<string, unknown>;
+  const stages = (pick(o, "stages") as unknown[] | undefined) ?? [];
+  const id = String(pick(o, "id", "jobId", "job_id"));
+  const status = String(pick(o, "status", "state") ?? "queued").toLowerCase() as JobStatus;
+  return {
+    id,
+    kind: str(pick(o, "kind", "type")) ?? "generate",
+    status,
+    error: str(pick(o, "error", "reason")),
+    params,
+    width: num(pick(o, "width")) ?? num(pick(params, "width")),
+    height: num(pick(o, "height")) ?? num(pick(params, "height")),
+    seed: num(pick(o, "seed")) ?? num(pick(params, "seed")),
+    createdAt: str(pick(o, "createdAt", "created_at", "submittedAt", "submitted_at")),
+    stages: stages.map(s => {
+      const so = s as Record<string, unknown>;
+      return { index: num(so.index) ?? 0, width: num(so.width) ?? 0, height: num(so.height) ?? 0, seconds: num(so.seconds) };
+    }),
+    resultUrl: status === "done" ? resultUrl(id) : undefined,
+  };
+}
+
+export const resultUrl = (id: string) => withKey(`/api/jobs/${encodeURIComponent(id)}/result.png`);
+export const eventsUrl = (id: string) => withKey(`/api/jobs/${encodeURIComponent(id)}/events`);
+
+export async function listModels(): Promise<ModelInfo[]> {
+  const raw = await request<unknown>("GET", "/api/models");
+  const list = Array.isArray(raw) ? raw : ((raw as Record<string, unknown>)?.models as unknown[]) ?? [];
+  return list.map(toModel);
+}
+
+export async function submitGenerate(p: JobParams): Promise<string> {
+  const raw = await request<Record<string, unknown>>("POST", "/api/jobs", p);
+  return String(pick(raw, "id", "jobId", "job_id"));
+}
+
+/** "Upscale this": a new job that upscales a finished job's result. */
+export async function submitUpscale(sourceJobId: string, p: Partial<JobParams> & { scale: number }): Promise<string> {
+  const raw = await request<Record<string, unknown>>("POST", "/api/jobs/upscale", { ...p, sourceJob: sourceJobId });
+  return String(pick(raw, "id", "jobId", "job_id"));
+}
+
+export async function getJob(id: string): Promise<JobInfo> {
+  return toJob(await request<unknown>("GET", `/api/jobs/${encodeURIComponent(id)}`));
+}
+
+export async function listJobs(): Promise<JobInfo[]> {
+  const raw = await request<unknown>("GET", "/api/jobs");
+  const list = Array.isArray(raw) ? raw : ((raw as Record<string, unknown>)?.jobs as unknown[]) ?? [];
+  return list.map(toJob);
+}
+
+export async function cancelJob(id: string): Promise<void> {
+  await request<unknown>("POST", `/api/jobs/${encodeURIComponent(id)}/cancel`);
+}
