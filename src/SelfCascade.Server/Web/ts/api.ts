@@ -2,21 +2,45 @@
 
 export interface ModelInfo {
   name: string;
+  family: string;
   nativeSize: number;
-  isDefault: boolean;
+  defaultSteps?: number;
+  defaultGuidance?: number;
+  defaultPivotStrength?: number;
 }
 
-export interface JobParams {
+export interface ModelList {
+  models: ModelInfo[];
+  defaultModel?: string;
+  schedulers: string[];
+  methods: string[];
+}
+
+/** POST /api/jobs body (snake_case as the server reads it; unknown fields are refused there). */
+export interface GenerateBody {
   model?: string;
   prompt: string;
-  negativePrompt?: string;
+  negative_prompt?: string;
   seed?: number;
   width?: number;
   height?: number;
   method?: string;
+  scheduler?: string;
   steps?: number;
   guidance?: number;
-  pivotStrength?: number;
+  pivot_strength?: number;
+}
+
+/** POST /api/upscale body: a finished job's image, 2x or 4x per side. */
+export interface UpscaleBody {
+  model?: string;
+  job_id: string;
+  image_index?: number;
+  scale: number;
+  prompt?: string;
+  negative_prompt?: string;
+  seed?: number;
+  pivot_strength?: number;
 }
 
 export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled" | "interrupted";
@@ -31,6 +55,7 @@ export interface StageInfo {
 export interface JobInfo {
   id: string;
   kind: string;
+  model: string;
   status: JobStatus;
   error?: string;
   params: Record<string, unknown>;
@@ -39,6 +64,8 @@ export interface JobInfo {
   seed?: number;
   createdAt?: string;
   stages: StageInfo[];
+  totalSeconds?: number;
+  /** The first image's URL (with the API key when there is one). */
   resultUrl?: string;
 }
 
@@ -47,16 +74,22 @@ export class ApiError extends Error {
   constructor(message: string, readonly status: number) { super(message); }
 }
 
-function apiKeyHeaders(): Record<string, string> {
-  const key = new URLSearchParams(location.search).get("key") ?? sessionStorage.getItem("selfcascade-key");
-  if (key) sessionStorage.setItem("selfcascade-key", key);
-  return key ? { "X-Api-Key": key } : {};
+/** The API key the page was opened with (/?api_key=KEY), kept for this tab; null when the server needs none. */
+function apiKey(): string | null {
+  const fromUrl = new URLSearchParams(location.search).get("api_key");
+  if (fromUrl) sessionStorage.setItem("selfcascade-api-key", fromUrl);
+  return fromUrl ?? sessionStorage.getItem("selfcascade-api-key");
 }
 
-/** Query-string form of the API key for URLs the browser fetches itself (img src, EventSource). */
+function apiKeyHeaders(): Record<string, string> {
+  const key = apiKey();
+  return key ? { "X-API-Key": key } : {};
+}
+
+/** The API key as a query parameter, for URLs the browser fetches itself (img src, EventSource). */
 export function withKey(url: string): string {
-  const key = apiKeyHeaders()["X-Api-Key"];
-  return key ? `${url}${url.includes("?") ? "&" : "?"}key=${encodeURIComponent(key)}` : url;
+  const key = apiKey();
+  return key ? `${url}${url.includes("?") ? "&" : "?"}api_key=${encodeURIComponent(key)}` : url;
 }
 
 async function request<T>(method: string, url: string, body?: unknown): Promise<T> {
@@ -97,75 +130,62 @@ function errorMessage(json: unknown, text: string, response: Response): string {
   return text && text.length < 500 ? `${prefix}: ${text}` : prefix;
 }
 
-// Field names are read in both camelCase and snake_case so the page does not depend on the serializer's policy.
-function pick(o: Record<string, unknown>, ...names: string[]): unknown {
-  for (const n of names) if (o[n] !== undefined && o[n] !== null) return o[n];
-  return undefined;
-}
-const num = (v: unknown): number | undefined => (typeof v === "number" ? v : typeof v === "string" && v !== "" && !isNaN(+v) ? +v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === "number" ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
-function toModel(raw: unknown): ModelInfo {
-  const o = raw as Record<string, unknown>;
-  return {
-    name: str(pick(o, "name", "id")) ?? "?",
-    nativeSize: num(pick(o, "nativeSize", "native_size")) ?? 512,
-    isDefault: pick(o, "isDefault", "is_default", "default") === true,
-  };
-}
-
+/** A job record (the server's JobView) as the page uses it. */
 export function toJob(raw: unknown): JobInfo {
   const o = raw as Record<string, unknown>;
-  const params = (pick(o, "request", "params", "parameters") ?? {}) as Record<string, unknown>;
-  const stages = (pick(o, "stages") as unknown[] | undefined) ?? [];
-  const id = String(pick(o, "id", "jobId", "job_id"));
-  const status = String(pick(o, "status", "state") ?? "queued").toLowerCase() as JobStatus;
+  const images = Array.isArray(o.images) ? (o.images as unknown[]).filter((x): x is string => typeof x === "string") : [];
+  const stages = Array.isArray(o.stages) ? (o.stages as Record<string, unknown>[]) : [];
   return {
-    id,
-    kind: str(pick(o, "kind", "type")) ?? "generate",
-    status,
-    error: str(pick(o, "error", "reason")),
-    params,
-    width: num(pick(o, "width")) ?? num(pick(params, "width")),
-    height: num(pick(o, "height")) ?? num(pick(params, "height")),
-    seed: num(pick(o, "seed")) ?? num(pick(params, "seed")),
-    createdAt: str(pick(o, "createdAt", "created_at", "submittedAt", "submitted_at")),
-    stages: stages.map(s => {
-      const so = s as Record<string, unknown>;
-      return { index: num(so.index) ?? 0, width: num(so.width) ?? 0, height: num(so.height) ?? 0, seconds: num(so.seconds) };
-    }),
-    resultUrl: status === "done" ? resultUrl(id) : undefined,
+    id: String(o.id),
+    kind: str(o.kind) ?? "text-to-image",
+    model: str(o.model) ?? "",
+    status: (str(o.status) ?? "queued") as JobStatus,
+    error: str(o.error),
+    params: (o.parameters && typeof o.parameters === "object" ? o.parameters : {}) as Record<string, unknown>,
+    width: num(o.width) || undefined,
+    height: num(o.height) || undefined,
+    seed: num(o.seed),
+    createdAt: str(o.created_at),
+    stages: stages.map(s => ({ index: num(s.index) ?? 0, width: num(s.width) ?? 0, height: num(s.height) ?? 0, seconds: num(s.seconds) })),
+    totalSeconds: o.timings && typeof o.timings === "object" ? num((o.timings as Record<string, unknown>).total) : undefined,
+    resultUrl: images.length ? withKey(images[0]) : undefined,
   };
 }
 
-export const resultUrl = (id: string) => withKey(`/api/jobs/${encodeURIComponent(id)}/result.png`);
 export const eventsUrl = (id: string) => withKey(`/api/jobs/${encodeURIComponent(id)}/events`);
 
-export async function listModels(): Promise<ModelInfo[]> {
-  const raw = await request<unknown>("GET", "/api/models");
-  const list = Array.isArray(raw) ? raw : ((raw as Record<string, unknown>)?.models as unknown[]) ?? [];
-  return list.map(toModel);
+export async function listModels(): Promise<ModelList> {
+  const raw = await request<Record<string, unknown>>("GET", "/api/models");
+  const models = (Array.isArray(raw.models) ? raw.models : []) as Record<string, unknown>[];
+  return {
+    models: models.map(m => ({
+      name: String(m.name), family: str(m.family) ?? "", nativeSize: num(m.native_size) ?? 512,
+      defaultSteps: num(m.default_steps), defaultGuidance: num(m.default_guidance), defaultPivotStrength: num(m.default_pivot_strength),
+    })),
+    defaultModel: str(raw.default),
+    schedulers: Array.isArray(raw.schedulers) ? raw.schedulers.map(String) : [],
+    methods: Array.isArray(raw.methods) ? raw.methods.map(String) : [],
+  };
 }
 
-export async function submitGenerate(p: JobParams): Promise<string> {
-  const raw = await request<Record<string, unknown>>("POST", "/api/jobs", p);
-  return String(pick(raw, "id", "jobId", "job_id"));
+export async function submitGenerate(body: GenerateBody): Promise<JobInfo> {
+  return toJob(await request<unknown>("POST", "/api/jobs", body));
 }
 
-/** "Upscale this": a new job that upscales a finished job's result. */
-export async function submitUpscale(sourceJobId: string, p: Partial<JobParams> & { scale: number }): Promise<string> {
-  const raw = await request<Record<string, unknown>>("POST", "/api/jobs/upscale", { ...p, sourceJob: sourceJobId });
-  return String(pick(raw, "id", "jobId", "job_id"));
+export async function submitUpscale(body: UpscaleBody): Promise<JobInfo> {
+  return toJob(await request<unknown>("POST", "/api/upscale", body));
 }
 
 export async function getJob(id: string): Promise<JobInfo> {
   return toJob(await request<unknown>("GET", `/api/jobs/${encodeURIComponent(id)}`));
 }
 
-export async function listJobs(): Promise<JobInfo[]> {
-  const raw = await request<unknown>("GET", "/api/jobs");
-  const list = Array.isArray(raw) ? raw : ((raw as Record<string, unknown>)?.jobs as unknown[]) ?? [];
-  return list.map(toJob);
+export async function listJobs(limit = 60): Promise<JobInfo[]> {
+  const raw = await request<Record<string, unknown>>("GET", `/api/jobs?limit=${limit}`);
+  return (Array.isArray(raw.jobs) ? raw.jobs : []).map(toJob);
 }
 
 export async function cancelJob(id: string): Promise<void> {

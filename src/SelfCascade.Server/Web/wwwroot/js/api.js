@@ -7,16 +7,21 @@ export class ApiError extends Error {
         this.status = status;
     }
 }
-function apiKeyHeaders() {
-    const key = new URLSearchParams(location.search).get("key") ?? sessionStorage.getItem("selfcascade-key");
-    if (key)
-        sessionStorage.setItem("selfcascade-key", key);
-    return key ? { "X-Api-Key": key } : {};
+/** The API key the page was opened with (/?api_key=KEY), kept for this tab; null when the server needs none. */
+function apiKey() {
+    const fromUrl = new URLSearchParams(location.search).get("api_key");
+    if (fromUrl)
+        sessionStorage.setItem("selfcascade-api-key", fromUrl);
+    return fromUrl ?? sessionStorage.getItem("selfcascade-api-key");
 }
-/** Query-string form of the API key for URLs the browser fetches itself (img src, EventSource). */
+function apiKeyHeaders() {
+    const key = apiKey();
+    return key ? { "X-API-Key": key } : {};
+}
+/** The API key as a query parameter, for URLs the browser fetches itself (img src, EventSource). */
 export function withKey(url) {
-    const key = apiKeyHeaders()["X-Api-Key"];
-    return key ? `${url}${url.includes("?") ? "&" : "?"}key=${encodeURIComponent(key)}` : url;
+    const key = apiKey();
+    return key ? `${url}${url.includes("?") ? "&" : "?"}api_key=${encodeURIComponent(key)}` : url;
 }
 async function request(method, url, body) {
     let response;
@@ -63,69 +68,55 @@ function errorMessage(json, text, response) {
     }
     return text && text.length < 500 ? `${prefix}: ${text}` : prefix;
 }
-// Field names are read in both camelCase and snake_case so the page does not depend on the serializer's policy.
-function pick(o, ...names) {
-    for (const n of names)
-        if (o[n] !== undefined && o[n] !== null)
-            return o[n];
-    return undefined;
-}
-const num = (v) => (typeof v === "number" ? v : typeof v === "string" && v !== "" && !isNaN(+v) ? +v : undefined);
+const num = (v) => (typeof v === "number" ? v : undefined);
 const str = (v) => (typeof v === "string" ? v : undefined);
-function toModel(raw) {
-    const o = raw;
-    return {
-        name: str(pick(o, "name", "id")) ?? "?",
-        nativeSize: num(pick(o, "nativeSize", "native_size")) ?? 512,
-        isDefault: pick(o, "isDefault", "is_default", "default") === true,
-    };
-}
+/** A job record (the server's JobView) as the page uses it. */
 export function toJob(raw) {
     const o = raw;
-    const params = (pick(o, "request", "params", "parameters") ?? {});
-    const stages = pick(o, "stages") ?? [];
-    const id = String(pick(o, "id", "jobId", "job_id"));
-    const status = String(pick(o, "status", "state") ?? "queued").toLowerCase();
+    const images = Array.isArray(o.images) ? o.images.filter((x) => typeof x === "string") : [];
+    const stages = Array.isArray(o.stages) ? o.stages : [];
     return {
-        id,
-        kind: str(pick(o, "kind", "type")) ?? "generate",
-        status,
-        error: str(pick(o, "error", "reason")),
-        params,
-        width: num(pick(o, "width")) ?? num(pick(params, "width")),
-        height: num(pick(o, "height")) ?? num(pick(params, "height")),
-        seed: num(pick(o, "seed")) ?? num(pick(params, "seed")),
-        createdAt: str(pick(o, "createdAt", "created_at", "submittedAt", "submitted_at")),
-        stages: stages.map(s => {
-            const so = s;
-            return { index: num(so.index) ?? 0, width: num(so.width) ?? 0, height: num(so.height) ?? 0, seconds: num(so.seconds) };
-        }),
-        resultUrl: status === "done" ? resultUrl(id) : undefined,
+        id: String(o.id),
+        kind: str(o.kind) ?? "text-to-image",
+        model: str(o.model) ?? "",
+        status: (str(o.status) ?? "queued"),
+        error: str(o.error),
+        params: (o.parameters && typeof o.parameters === "object" ? o.parameters : {}),
+        width: num(o.width) || undefined,
+        height: num(o.height) || undefined,
+        seed: num(o.seed),
+        createdAt: str(o.created_at),
+        stages: stages.map(s => ({ index: num(s.index) ?? 0, width: num(s.width) ?? 0, height: num(s.height) ?? 0, seconds: num(s.seconds) })),
+        totalSeconds: o.timings && typeof o.timings === "object" ? num(o.timings.total) : undefined,
+        resultUrl: images.length ? withKey(images[0]) : undefined,
     };
 }
-export const resultUrl = (id) => withKey(`/api/jobs/${encodeURIComponent(id)}/result.png`);
 export const eventsUrl = (id) => withKey(`/api/jobs/${encodeURIComponent(id)}/events`);
 export async function listModels() {
     const raw = await request("GET", "/api/models");
-    const list = Array.isArray(raw) ? raw : raw?.models ?? [];
-    return list.map(toModel);
+    const models = (Array.isArray(raw.models) ? raw.models : []);
+    return {
+        models: models.map(m => ({
+            name: String(m.name), family: str(m.family) ?? "", nativeSize: num(m.native_size) ?? 512,
+            defaultSteps: num(m.default_steps), defaultGuidance: num(m.default_guidance), defaultPivotStrength: num(m.default_pivot_strength),
+        })),
+        defaultModel: str(raw.default),
+        schedulers: Array.isArray(raw.schedulers) ? raw.schedulers.map(String) : [],
+        methods: Array.isArray(raw.methods) ? raw.methods.map(String) : [],
+    };
 }
-export async function submitGenerate(p) {
-    const raw = await request("POST", "/api/jobs", p);
-    return String(pick(raw, "id", "jobId", "job_id"));
+export async function submitGenerate(body) {
+    return toJob(await request("POST", "/api/jobs", body));
 }
-/** "Upscale this": a new job that upscales a finished job's result. */
-export async function submitUpscale(sourceJobId, p) {
-    const raw = await request("POST", "/api/jobs/upscale", { ...p, sourceJob: sourceJobId });
-    return String(pick(raw, "id", "jobId", "job_id"));
+export async function submitUpscale(body) {
+    return toJob(await request("POST", "/api/upscale", body));
 }
 export async function getJob(id) {
     return toJob(await request("GET", `/api/jobs/${encodeURIComponent(id)}`));
 }
-export async function listJobs() {
-    const raw = await request("GET", "/api/jobs");
-    const list = Array.isArray(raw) ? raw : raw?.jobs ?? [];
-    return list.map(toJob);
+export async function listJobs(limit = 60) {
+    const raw = await request("GET", `/api/jobs?limit=${limit}`);
+    return (Array.isArray(raw.jobs) ? raw.jobs : []).map(toJob);
 }
 export async function cancelJob(id) {
     await request("POST", `/api/jobs/${encodeURIComponent(id)}/cancel`);

@@ -30,6 +30,7 @@ const gallery = $("gallery");
 const galleryEmpty = $("gallery-empty");
 const viewer = $("viewer");
 let models = [];
+const schedulerSelect = $("scheduler");
 let current;
 let lastSeed;
 let viewed;
@@ -84,12 +85,26 @@ modelSelect.addEventListener("change", () => {
     widthInput.value = String(2 * n);
     heightInput.value = String(2 * n);
     renderPresets();
+    applyModelDefaults();
 });
-pivotInput.addEventListener("input", () => { pivotValue.textContent = (+pivotInput.value).toFixed(2); });
+/** The model's defaults as placeholders: an empty field means "the model's default". */
+function applyModelDefaults() {
+    const m = models.find(x => x.name === modelSelect.value);
+    stepsInput.placeholder = m?.defaultSteps !== undefined ? `${m.defaultSteps} (default)` : "model default";
+    guidanceInput.placeholder = m?.defaultGuidance !== undefined ? `${m.defaultGuidance} (default)` : "model default";
+    if (m?.defaultPivotStrength !== undefined && !pivotInput.dataset.touched) {
+        pivotInput.value = String(m.defaultPivotStrength);
+        pivotValue.textContent = m.defaultPivotStrength.toFixed(2);
+    }
+}
+pivotInput.addEventListener("input", () => { pivotInput.dataset.touched = "1"; pivotValue.textContent = (+pivotInput.value).toFixed(2); });
 async function loadModels() {
     const state = $("server-state");
     try {
-        models = await api.listModels();
+        const list = await api.listModels();
+        models = list.models;
+        modelSelect.replaceChildren(...models.map(m => new Option(`${m.name} · ${m.family} · ${m.nativeSize}px`, m.name, m.name === list.defaultModel, m.name === list.defaultModel)));
+        schedulerSelect.replaceChildren(new Option("model default", ""), ...list.schedulers.map(n => new Option(n, n)));
         state.textContent = "server ready";
         state.className = "server-state ok";
     }
@@ -98,7 +113,7 @@ async function loadModels() {
         state.className = "server-state bad";
         throw e;
     }
-    modelSelect.replaceChildren(...models.map(m => new Option(`${m.name} (${m.nativeSize}px)`, m.name, m.isDefault, m.isDefault)));
+    applyModelDefaults();
     const n = nativeSize();
     if (!widthInput.value)
         widthInput.value = String(2 * n);
@@ -123,14 +138,15 @@ function readParams() {
     return {
         model: modelSelect.value || undefined,
         prompt: promptInput.value,
-        negativePrompt: negativeInput.value.trim() || undefined,
+        negative_prompt: negativeInput.value.trim() || undefined,
         seed: optionalNumber(seedInput),
         width: optionalNumber(widthInput),
         height: optionalNumber(heightInput),
         method: methodSelect.value === "auto" ? undefined : methodSelect.value,
+        scheduler: schedulerSelect.value || undefined,
         steps: optionalNumber(stepsInput),
         guidance: optionalNumber(guidanceInput),
-        pivotStrength: Number(pivotInput.value),
+        pivot_strength: Number(pivotInput.value),
     };
 }
 form.addEventListener("submit", ev => {
@@ -145,7 +161,7 @@ form.addEventListener("submit", ev => {
         }
         generateButton.disabled = true;
         try {
-            watch(await api.submitGenerate(params));
+            watch((await api.submitGenerate(params)).id);
         }
         finally {
             generateButton.disabled = false;
@@ -203,10 +219,11 @@ function setStageImage(index, src, decoded, caption) {
     if (caption)
         card.querySelector("figcaption").textContent = caption;
 }
+const finalTypes = ["done", "failed", "cancelled", "interrupted"];
 function watch(id) {
     current?.source?.close();
     current = { id, stageCount: 0, finished: false };
-    jobIdLabel.textContent = `#${id}`;
+    jobIdLabel.textContent = id;
     stagesBox.replaceChildren();
     resultFigure.hidden = true;
     setStatus("queued");
@@ -214,39 +231,31 @@ function watch(id) {
     const source = new EventSource(api.eventsUrl(id));
     current.source = source;
     const job = current;
-    const on = (type) => source.addEventListener(type, ev => {
-        if (current !== job)
-            return;
-        let data = {};
-        try {
-            data = JSON.parse(ev.data || "{}");
-        }
-        catch { /* keep empty */ }
-        onEvent(job, type, data);
-    });
-    for (const t of ["queued", "started", "progress", "stage", "preview", "done", "failed", "cancelled", "interrupted", "status"])
-        on(t);
-    source.onmessage = ev => {
-        if (current !== job)
-            return;
-        try {
-            const data = JSON.parse(ev.data);
-            onEvent(job, String(data.type ?? data.event ?? "progress"), data);
-        }
-        catch { /* ignore */ }
-    };
+    for (const type of ["queued", "started", "progress", "stage", "preview", ...finalTypes]) {
+        source.addEventListener(type, ev => {
+            if (current !== job || job.finished)
+                return;
+            let data = {};
+            try {
+                data = JSON.parse(ev.data || "{}");
+            }
+            catch { /* keep empty */ }
+            onEvent(job, type, data);
+        });
+    }
     source.onerror = () => {
         if (job.finished || current !== job)
             return;
-        // The stream broke before the job ended: ask for the job's state instead of leaving the page stuck.
+        // The stream broke before the job ended (server restarted, network): show the job's stored state instead of
+        // leaving the page waiting.
         source.close();
         void guarded(async () => finish(job, await api.getJob(job.id)));
     };
 }
 const num = (v) => (typeof v === "number" ? v : undefined);
 function onEvent(job, type, d) {
-    const stage = num(d.stage) ?? num(d.stageIndex) ?? num(d.stage_index) ?? 0;
-    const stageCount = num(d.stageCount) ?? num(d.stage_count) ?? num(d.stages);
+    const stage = num(d.stage) ?? 0;
+    const stageCount = num(d.stage_count);
     if (stageCount !== undefined && stageCount > job.stageCount) {
         job.stageCount = stageCount;
         stageCard(stageCount - 1);
@@ -254,7 +263,7 @@ function onEvent(job, type, d) {
     switch (type) {
         case "queued":
             setStatus("queued");
-            setProgress(0, `Queued${num(d.position) !== undefined ? ` (position ${d.position})` : ""}…`);
+            setProgress(0, "Queued…");
             break;
         case "started":
             setStatus("running");
@@ -262,48 +271,32 @@ function onEvent(job, type, d) {
             break;
         case "progress": {
             setStatus("running");
-            const step = num(d.step) ?? 0, total = Math.max(1, num(d.totalSteps) ?? num(d.total_steps) ?? num(d.total) ?? 1);
-            const count = Math.max(1, job.stageCount || 1);
-            const phase = typeof d.phase === "string" ? d.phase : "denoising";
-            setProgress((stage + step / total) / count, `${count > 1 ? `stage ${stage + 1}/${count} · ` : ""}${phase} ${step}/${total}`);
+            const step = num(d.step) ?? 0, total = num(d.total_steps) ?? 0;
+            const count = Math.max(1, job.stageCount);
+            const fraction = num(d.fraction) ?? (stage + (total ? step / total : 0)) / count;
+            const phase = typeof d.phase === "string" ? d.phase : "denoise";
+            setProgress(fraction, `${count > 1 ? `stage ${stage + 1}/${count} · ` : ""}${phase}${total ? ` ${step}/${total}` : ""}`);
             break;
         }
         case "preview": { // a cheap latent-to-RGB preview of the stage being denoised
-            const src = imageSource(d);
+            if (typeof d.image === "string")
+                setStageImage(stage, d.image, false, `stage ${stage + 1} · step ${num(d.step) ?? "?"}`);
+            break;
+        }
+        case "stage": { // an earlier stage finished: its decoded image
+            const src = typeof d.image === "string" ? d.image : typeof d.url === "string" ? api.withKey(d.url) : undefined;
             if (src)
-                setStageImage(stage, src, false, `stage ${stage + 1} · step ${num(d.step) ?? "?"}`);
+                setStageImage(stage, src, true, `stage ${stage + 1} · ${num(d.width) ?? "?"}×${num(d.height) ?? "?"}`);
             break;
         }
-        case "stage": { // a finished stage's decoded image
-            const src = imageSource(d);
-            const w = num(d.width), h = num(d.height), s = num(d.seconds);
-            if (src)
-                setStageImage(stage, src, true, `stage ${stage + 1} · ${w}×${h}${s !== undefined ? ` · ${s.toFixed(1)} s` : ""}`);
-            break;
-        }
-        case "done":
-        case "failed":
-        case "cancelled":
-        case "interrupted":
-            void guarded(async () => finish(job, await api.getJob(job.id)));
-            break;
-        case "status": {
-            const s = typeof d.status === "string" ? d.status.toLowerCase() : "";
-            if (["done", "failed", "cancelled", "interrupted"].includes(s))
-                onEvent(job, s, d);
-            else if (s)
-                setStatus(s);
-            break;
-        }
+        default:
+            if (finalTypes.includes(type)) {
+                if (d.job)
+                    finish(job, api.toJob(d.job));
+                else
+                    void guarded(async () => finish(job, await api.getJob(job.id)));
+            }
     }
-}
-function imageSource(d) {
-    const v = d.image ?? d.png ?? d.url ?? d.imageUrl ?? d.image_url;
-    if (typeof v !== "string" || !v)
-        return undefined;
-    if (v.startsWith("data:") || v.startsWith("/") || v.startsWith("http"))
-        return v.startsWith("/") ? api.withKey(v) : v;
-    return `data:image/png;base64,${v}`;
 }
 function finish(job, info) {
     if (job.finished)
@@ -312,40 +305,54 @@ function finish(job, info) {
     job.source?.close();
     setStatus(info.status);
     if (info.status === "done") {
-        setProgress(1, `Done: ${info.width ?? "?"}×${info.height ?? "?"}, seed ${info.seed ?? "?"}`);
-        resultImg.src = info.resultUrl ?? api.resultUrl(info.id);
+        setProgress(1, `Done: ${info.width ?? "?"}×${info.height ?? "?"}, seed ${info.seed ?? "?"}${total(info)}`);
+        resultImg.src = info.resultUrl ?? "";
         resultCaption.textContent = describe(info);
         resultFigure.hidden = false;
         rememberSeed(info.seed);
+        // The last stage's image is the result; the stage row then shows every stage of the plan, decoded.
+        const last = Math.max(job.stageCount, info.stages.length) - 1;
+        if (last >= 0 && info.resultUrl)
+            setStageImage(last, info.resultUrl, true, `stage ${last + 1} · ${info.width}×${info.height} · result`);
+        for (const s of info.stages) {
+            const cap = stagesBox.children[s.index]?.querySelector("figcaption");
+            if (cap && s.seconds !== undefined)
+                cap.textContent = `stage ${s.index + 1} · ${s.width}×${s.height} · ${s.seconds.toFixed(1)} s`;
+        }
     }
     else if (info.status === "failed") {
         setProgress(0, "Failed.");
         showError(`Job ${info.id} failed: ${info.error ?? "no reason given"}`);
     }
     else {
-        progressText.textContent = info.status === "cancelled" ? "Cancelled." : `Ended: ${info.status}.`;
+        progressText.textContent = info.status === "cancelled" ? `Cancelled${info.error ? `: ${info.error}` : "."}` : `Ended: ${info.status}${info.error ? ` (${info.error})` : ""}.`;
     }
     void guarded(refreshGallery);
+}
+function total(j) {
+    return j.totalSeconds !== undefined ? `, ${j.totalSeconds.toFixed(1)} s` : "";
 }
 // ---- gallery --------------------------------------------------------------------------------------------------
 function describe(j) {
     const p = j.params;
     const parts = [`${j.width ?? p.width ?? "?"}×${j.height ?? p.height ?? "?"}`, `seed ${j.seed ?? "?"}`];
+    if (j.kind === "upscale")
+        parts.unshift(`upscale ×${p.scale ?? "?"}`);
     if (p.method)
         parts.push(String(p.method));
     if (p.steps)
         parts.push(`${p.steps} steps`);
     if (p.guidance !== undefined && p.guidance !== null)
         parts.push(`cfg ${p.guidance}`);
-    if (p.pivotStrength !== undefined && p.pivotStrength !== null)
-        parts.push(`pivot ${p.pivotStrength}`);
-    if (j.kind === "upscale")
-        parts.unshift("upscale");
+    if (p.pivot_strength !== undefined && p.pivot_strength !== null)
+        parts.push(`pivot ${p.pivot_strength}`);
+    if (j.stages.length > 1)
+        parts.push(`${j.stages.length} stages`);
     return parts.join(" · ");
 }
 function promptOf(j) {
     const p = j.params.prompt;
-    return typeof p === "string" && p ? p : j.kind === "upscale" ? "(upscale)" : "(no prompt)";
+    return typeof p === "string" && p ? p : j.kind === "upscale" ? "(upscale, no prompt)" : "(no prompt)";
 }
 async function refreshGallery() {
     const jobs = await api.listJobs();
@@ -412,37 +419,41 @@ function reuse(j) {
     const set = (input, v) => { if (v !== undefined && v !== null)
         input.value = String(v); };
     set(promptInput, p.prompt);
-    set(negativeInput, p.negativePrompt ?? "");
+    set(negativeInput, p.negative_prompt ?? "");
     set(seedInput, j.seed ?? p.seed);
-    set(widthInput, p.width ?? j.width);
-    set(heightInput, p.height ?? j.height);
+    set(widthInput, j.width ?? p.width);
+    set(heightInput, j.height ?? p.height);
     set(stepsInput, p.steps ?? "");
     set(guidanceInput, p.guidance ?? "");
-    if (typeof p.pivotStrength === "number") {
-        pivotInput.value = String(p.pivotStrength);
-        pivotValue.textContent = p.pivotStrength.toFixed(2);
+    set(methodSelect, p.method ?? "auto");
+    set(schedulerSelect, p.scheduler ?? "");
+    if (typeof p.pivot_strength === "number") {
+        pivotInput.value = String(p.pivot_strength);
+        pivotValue.textContent = p.pivot_strength.toFixed(2);
+        pivotInput.dataset.touched = "1";
     }
-    if (typeof p.method === "string")
-        methodSelect.value = p.method;
-    if (typeof p.model === "string" && models.some(m => m.name === p.model))
-        modelSelect.value = p.model;
+    if (models.some(m => m.name === j.model))
+        modelSelect.value = j.model;
     renderPresets();
     rememberSeed(j.seed);
     window.scrollTo({ top: 0, behavior: "smooth" });
 }
+/** "Upscale this": a new job that upscales a finished job's image 2x per side with the same prompt and seed. */
 async function upscale(j) {
     clearError();
     const p = j.params;
-    watch(await api.submitUpscale(j.id, {
+    const job = await api.submitUpscale({
+        model: j.model || undefined,
+        job_id: j.id,
         scale: 2,
-        model: typeof p.model === "string" ? p.model : undefined,
-        prompt: typeof p.prompt === "string" ? p.prompt : "",
-        negativePrompt: typeof p.negativePrompt === "string" ? p.negativePrompt : undefined,
+        prompt: typeof p.prompt === "string" ? p.prompt : undefined,
+        negative_prompt: typeof p.negative_prompt === "string" ? p.negative_prompt : undefined,
         seed: j.seed,
-        pivotStrength: Number(pivotInput.value),
-    }));
+        pivot_strength: Number(pivotInput.value),
+    });
     if (viewer.open)
         viewer.close();
+    watch(job.id);
     window.scrollTo({ top: 0, behavior: "smooth" });
 }
 function openViewer(j) {
