@@ -71,7 +71,7 @@ function renderPresets() {
         b.addEventListener("click", () => { widthInput.value = String(w); heightInput.value = String(h); markPreset(); });
         return b;
     }));
-    $("native-hint").textContent = `native ${n}px`;
+    $("native-hint").textContent = `native ${n}`;
     markPreset();
 }
 function markPreset() {
