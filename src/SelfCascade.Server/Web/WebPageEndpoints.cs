@@ -5,6 +5,18 @@ using Microsoft.AspNetCore.Routing;
 
 namespace SelfCascade.Server.Web;
 
+/// <summary>The page's endpoint group (registered in <see cref="EndpointModules.All"/>).</summary>
+public sealed class WebPage : IEndpointModule
+{
+    public void Map(WebApplication app) => app.MapWebPage();
+}
+
+/// <summary>
+/// Marks the page's static code (scripts, styles): served without the API key, because a browser fetches them with
+/// no way to add it and they hold nothing private. index.html itself and every API call still need the key.
+/// </summary>
+public sealed class PublicPageAsset;
+
 /// <summary>
 /// The page (Web/wwwroot: index.html, css/, js/), embedded in this assembly and served by the same process at "/".
 /// Files are looked up by exact name in a fixed table built from the embedded resources, so a request path can never
@@ -51,7 +63,8 @@ public static class WebPageEndpoints
         foreach (var path in Embedded.Keys)
         {
             var file = path;
-            app.MapGet("/" + file, (HttpContext ctx) => Serve(ctx, file)).ExcludeFromDescription();
+            var endpoint = app.MapGet("/" + file, (HttpContext ctx) => Serve(ctx, file)).ExcludeFromDescription();
+            if (file != "index.html") endpoint.WithMetadata(new PublicPageAsset());
         }
         return app;
     }
