@@ -102,7 +102,7 @@ public sealed class WebPageBrowserTests(BrowserFixture browser, PageServerFixtur
         await page.ClickAsync("#generate");
         await WaitForStatus(page, "done");
 
-        var id = (await page.TextContentAsync("#job-id"))!.Trim();
+        var id = (await page.GetAttributeAsync("#job-id", "data-job"))!;
         var job = await Job(id);
         // The job ran what the form said.
         var p = job.GetProperty("parameters");
@@ -168,7 +168,7 @@ public sealed class WebPageBrowserTests(BrowserFixture browser, PageServerFixtur
         await page.WaitForFunctionAsync("() => document.getElementById('progress-text').textContent.includes('denoise')");
         await page.ClickAsync("#cancel");
         await WaitForStatus(page, "cancelled");
-        var id = (await page.TextContentAsync("#job-id"))!.Trim();
+        var id = (await page.GetAttributeAsync("#job-id", "data-job"))!;
         var job = await Job(id);
         Assert.Equal("cancelled", job.GetProperty("status").GetString());
         Assert.Equal(0, job.GetProperty("images").GetArrayLength());
@@ -202,9 +202,9 @@ public sealed class WebPageBrowserTests(BrowserFixture browser, PageServerFixtur
         await page.ScreenshotAsync(new() { Path = BrowserFixture.ScreenshotPath("server-page-viewer.png") });
 
         await page.ClickAsync("#viewer-upscale");
-        await page.WaitForFunctionAsync("id => document.getElementById('job-id').textContent !== id", id);
+        await page.WaitForFunctionAsync("id => document.getElementById('job-id').dataset.job !== id", id);
         await WaitForStatus(page, "done");
-        var upId = (await page.TextContentAsync("#job-id"))!.Trim();
+        var upId = (await page.GetAttributeAsync("#job-id", "data-job"))!;
         var up = await Job(upId);
         Assert.Equal("upscale", up.GetProperty("kind").GetString());
         Assert.Equal((64, 64), (up.GetProperty("width").GetInt32(), up.GetProperty("height").GetInt32()));
@@ -232,5 +232,77 @@ public sealed class WebPageBrowserTests(BrowserFixture browser, PageServerFixtur
         await page.FillAsync("#prompt", "  ");
         await page.ClickAsync("#generate");
         Assert.Equal("Write a prompt first.", await page.TextContentAsync("#error-text"));
+    }
+
+    [Fact]
+    public async Task With_an_api_key_the_page_needs_it_and_sends_it_with_every_call()
+    {
+        var data = Directory.CreateTempSubdirectory("selfcascade-page-key-").FullName;
+        var app = SelfCascade.Server.ServerApp.Build(new SelfCascade.Server.ServerOptions
+        {
+            Models = [new SelfCascade.Server.Models.ModelSpec("emoji-base", server.ModelDir)], Port = 0, DataDir = data, ApiKey = "s3cret",
+        });
+        await app.StartAsync();
+        try
+        {
+            var url = SelfCascade.Server.ServerApp.Addresses(app)[0].TrimEnd('/');
+            using var http = new HttpClient { BaseAddress = new Uri(url) };
+            // The page itself and the API need the key; the page's static scripts and styles do not (a browser
+            // fetches them without it).
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/")).StatusCode);
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/api/jobs")).StatusCode);
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/js/app.js")).StatusCode);
+
+            var context = await browser.Browser.NewContextAsync();
+            var page = await context.NewPageAsync();
+            page.SetDefaultTimeout(Timeout);
+            await page.GotoAsync(url + "/?api_key=s3cret");
+            await page.WaitForSelectorAsync("body[data-ready=true]");
+            Assert.Equal("emoji-base", await page.InputValueAsync("#model"));
+            Assert.True(await page.IsHiddenAsync("#error"));
+
+            // The key went with the API calls: the server's jobs list came back (empty) without an error shown.
+            Assert.True(await page.IsVisibleAsync("#gallery-empty"));
+            // A wrong key gets the server's 401 for the page itself.
+            var wrong = await (await context.NewPageAsync()).GotoAsync(url + "/?api_key=nope");
+            Assert.Equal(401, wrong!.Status);
+            await context.DisposeAsync();
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+            try { Directory.Delete(data, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
+    public async Task The_page_is_served_from_the_assembly_with_a_content_security_policy()
+    {
+        var index = await server.Http.GetAsync("/");
+        Assert.Equal("text/html", index.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("script-src 'self'", index.Headers.GetValues("Content-Security-Policy").Single());
+        // What is served is what the repository holds (the compiled scripts are committed, not built at run time).
+        var web = Path.Combine(RepoRoot(), "src", "SelfCascade.Server", "Web", "wwwroot");
+        foreach (var file in new[] { "index.html", "css/app.css", "js/app.js", "js/api.js" })
+        {
+            var served = await server.Http.GetByteArrayAsync("/" + file);
+            var committed = await File.ReadAllBytesAsync(Path.Combine(web, file));
+            Assert.True(served.SequenceEqual(committed), $"{file} differs from the repository's");
+        }
+        Assert.Equal("text/javascript", (await server.Http.GetAsync("/js/app.js")).Content.Headers.ContentType?.MediaType);
+        // Nothing else: no sources, no traversal to the data dir.
+        foreach (var path in new[] { "/ts/app.ts", "/js/../../jobs.db", "/%2e%2e/jobs.db", "/package.json", "/wwwroot/index.html" })
+        {
+            var r = await server.Http.GetAsync(path);
+            Assert.True(r.StatusCode == System.Net.HttpStatusCode.NotFound, $"{path}: {(int)r.StatusCode}");
+        }
+    }
+
+    private static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "SelfCascade.slnx"))) return dir.FullName;
+        throw new InvalidOperationException("repository root not found");
     }
 }

@@ -223,7 +223,9 @@ const finalTypes = ["done", "failed", "cancelled", "interrupted"];
 function watch(id) {
     current?.source?.close();
     current = { id, stageCount: 0, finished: false };
-    jobIdLabel.textContent = id;
+    jobIdLabel.textContent = id.length > 12 ? id.slice(0, 8) : id;
+    jobIdLabel.title = id;
+    jobIdLabel.dataset.job = id;
     stagesBox.replaceChildren();
     resultFigure.hidden = true;
     setStatus("queued");
@@ -325,7 +327,8 @@ function finish(job, info) {
         showError(`Job ${info.id} failed: ${info.error ?? "no reason given"}`);
     }
     else {
-        progressText.textContent = info.status === "cancelled" ? `Cancelled${info.error ? `: ${info.error}` : "."}` : `Ended: ${info.status}${info.error ? ` (${info.error})` : ""}.`;
+        const why = info.error ? info.error.replace(/^cancelled\s*/i, "") : "";
+        progressText.textContent = info.status === "cancelled" ? `Cancelled${why ? ` ${why}` : ""}.` : `Ended: ${info.status}${why ? ` (${why})` : ""}.`;
     }
     void guarded(refreshGallery);
 }
