@@ -237,43 +237,29 @@ public sealed class WebPageBrowserTests(BrowserFixture browser, PageServerFixtur
     [Fact]
     public async Task With_an_api_key_the_page_needs_it_and_sends_it_with_every_call()
     {
-        var data = Directory.CreateTempSubdirectory("selfcascade-page-key-").FullName;
-        var app = SelfCascade.Server.ServerApp.Build(new SelfCascade.Server.ServerOptions
-        {
-            Models = [new SelfCascade.Server.Models.ModelSpec("emoji-base", server.ModelDir)], Port = 0, DataDir = data, ApiKey = "s3cret",
-        });
-        await app.StartAsync();
-        try
-        {
-            var url = SelfCascade.Server.ServerApp.Addresses(app)[0].TrimEnd('/');
-            using var http = new HttpClient { BaseAddress = new Uri(url) };
-            // The page itself and the API need the key; the page's static scripts and styles do not (a browser
-            // fetches them without it).
-            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/")).StatusCode);
-            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/api/jobs")).StatusCode);
-            Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/js/app.js")).StatusCode);
+        await using var keyed = await TestServer.StartAsync(apiKey: "s3cret");
+        var url = keyed.BaseAddress.ToString().TrimEnd('/');
+        using var http = new HttpClient { BaseAddress = keyed.BaseAddress };
+        // The page itself and the API need the key; the page's static scripts and styles do not (a browser
+        // fetches them without it).
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/api/jobs")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/js/app.js")).StatusCode);
 
-            var context = await browser.Browser.NewContextAsync();
-            var page = await context.NewPageAsync();
-            page.SetDefaultTimeout(Timeout);
-            await page.GotoAsync(url + "/?api_key=s3cret");
-            await page.WaitForSelectorAsync("body[data-ready=true]");
-            Assert.Equal("emoji-base", await page.InputValueAsync("#model"));
-            Assert.True(await page.IsHiddenAsync("#error"));
+        var context = await browser.Browser.NewContextAsync();
+        var page = await context.NewPageAsync();
+        page.SetDefaultTimeout(Timeout);
+        await page.GotoAsync(url + "/?api_key=s3cret");
+        await page.WaitForSelectorAsync("body[data-ready=true]");
+        Assert.Equal("emoji-base", await page.InputValueAsync("#model"));
+        Assert.True(await page.IsHiddenAsync("#error"));
 
-            // The key went with the API calls: the server's jobs list came back (empty) without an error shown.
-            Assert.True(await page.IsVisibleAsync("#gallery-empty"));
-            // A wrong key gets the server's 401 for the page itself.
-            var wrong = await (await context.NewPageAsync()).GotoAsync(url + "/?api_key=nope");
-            Assert.Equal(401, wrong!.Status);
-            await context.DisposeAsync();
-        }
-        finally
-        {
-            await app.StopAsync();
-            await app.DisposeAsync();
-            try { Directory.Delete(data, recursive: true); } catch (IOException) { }
-        }
+        // The key went with the API calls: the server's jobs list came back (empty) without an error shown.
+        Assert.True(await page.IsVisibleAsync("#gallery-empty"));
+        // A wrong key gets the server's 401 for the page itself.
+        var wrong = await (await context.NewPageAsync()).GotoAsync(url + "/?api_key=nope");
+        Assert.Equal(401, wrong!.Status);
+        await context.DisposeAsync();
     }
 
     [Fact]
