@@ -40,6 +40,8 @@ export interface UpscaleBody {
   prompt?: string;
   negative_prompt?: string;
   seed?: number;
+  steps?: number;
+  guidance?: number;
   pivot_strength?: number;
 }
 
@@ -186,6 +188,12 @@ export async function getJob(id: string): Promise<JobInfo> {
 export async function listJobs(limit = 60): Promise<JobInfo[]> {
   const raw = await request<Record<string, unknown>>("GET", `/api/jobs?limit=${limit}`);
   return (Array.isArray(raw.jobs) ? raw.jobs : []).map(toJob);
+}
+
+/** The job running now and those waiting (GET /api/queue). */
+export async function queue(): Promise<{ running?: JobInfo; queued: JobInfo[] }> {
+  const raw = await request<Record<string, unknown>>("GET", "/api/queue");
+  return { running: raw.running ? toJob(raw.running) : undefined, queued: (Array.isArray(raw.queued) ? raw.queued : []).map(toJob) };
 }
 
 export async function cancelJob(id: string): Promise<void> {

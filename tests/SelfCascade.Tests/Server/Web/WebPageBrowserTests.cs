@@ -166,9 +166,13 @@ public sealed class WebPageBrowserTests(BrowserFixture browser, PageServerFixtur
         await page.ClickAsync("#generate");
         // Cancel once it is denoising (a progress value above zero arrived).
         await page.WaitForFunctionAsync("() => document.getElementById('progress-text').textContent.includes('denoise')");
+        var id = (await page.GetAttributeAsync("#job-id", "data-job"))!;
+        // A second tab opened now follows the running job too.
+        var other = await OpenPage();
+        await other.WaitForFunctionAsync("id => document.getElementById('job-id').dataset.job === id", id);
         await page.ClickAsync("#cancel");
         await WaitForStatus(page, "cancelled");
-        var id = (await page.GetAttributeAsync("#job-id", "data-job"))!;
+        await WaitForStatus(other, "cancelled");
         var job = await Job(id);
         Assert.Equal("cancelled", job.GetProperty("status").GetString());
         Assert.Equal(0, job.GetProperty("images").GetArrayLength());
@@ -209,6 +213,7 @@ public sealed class WebPageBrowserTests(BrowserFixture browser, PageServerFixtur
         Assert.Equal("upscale", up.GetProperty("kind").GetString());
         Assert.Equal((64, 64), (up.GetProperty("width").GetInt32(), up.GetProperty("height").GetInt32()));
         Assert.Equal(11, up.GetProperty("seed").GetInt64());
+        Assert.Equal(4, up.GetProperty("parameters").GetProperty("steps").GetInt32()); // the source job's steps
         Assert.Contains(id, up.GetProperty("parameters").GetProperty("source").GetString());
         var shown = await BrowserPixels(page, "#result-img");
         AssertSamePixels(await ServerImage(up.GetProperty("images")[0].GetString()!), shown, "upscaled result");

@@ -118,6 +118,11 @@ export async function listJobs(limit = 60) {
     const raw = await request("GET", `/api/jobs?limit=${limit}`);
     return (Array.isArray(raw.jobs) ? raw.jobs : []).map(toJob);
 }
+/** The job running now and those waiting (GET /api/queue). */
+export async function queue() {
+    const raw = await request("GET", "/api/queue");
+    return { running: raw.running ? toJob(raw.running) : undefined, queued: (Array.isArray(raw.queued) ? raw.queued : []).map(toJob) };
+}
 export async function cancelJob(id) {
     await request("POST", `/api/jobs/${encodeURIComponent(id)}/cancel`);
 }

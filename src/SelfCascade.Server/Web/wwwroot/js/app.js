@@ -441,7 +441,7 @@ function reuse(j) {
     rememberSeed(j.seed);
     window.scrollTo({ top: 0, behavior: "smooth" });
 }
-/** "Upscale this": a new job that upscales a finished job's image 2x per side with the same prompt and seed. */
+/** "Upscale this": a new job that upscales a finished job's image 2x per side with its prompt, seed, steps and guidance. */
 async function upscale(j) {
     clearError();
     const p = j.params;
@@ -452,6 +452,8 @@ async function upscale(j) {
         prompt: typeof p.prompt === "string" ? p.prompt : undefined,
         negative_prompt: typeof p.negative_prompt === "string" ? p.negative_prompt : undefined,
         seed: j.seed,
+        steps: typeof p.steps === "number" ? p.steps : undefined,
+        guidance: typeof p.guidance === "number" ? p.guidance : undefined,
         pivot_strength: Number(pivotInput.value),
     });
     if (viewer.open)
@@ -494,5 +496,9 @@ $("refresh").addEventListener("click", () => void guarded(refreshGallery));
 void guarded(async () => {
     await loadModels();
     await refreshGallery();
+    // A job already running (submitted before this page was opened, or by another tab) is followed like one's own.
+    const q = await api.queue();
+    if (q.running)
+        watch(q.running.id);
     document.body.dataset.ready = "true";
 });
