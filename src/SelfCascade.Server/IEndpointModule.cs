@@ -16,6 +16,6 @@ public static class EndpointModules
     [
         new Api.NativeApi(),
         // server-compat: A1111 and ComfyUI groups go here.
-        // server-page: the web page goes here.
+        new Web.WebPage(),
     ];
 }

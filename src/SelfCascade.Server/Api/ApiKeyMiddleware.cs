@@ -15,7 +15,8 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, ServerOptions options
 
     public Task InvokeAsync(HttpContext ctx)
     {
-        if (_key is null || Matches(Presented(ctx))) return next(ctx);
+        if (_key is null || Matches(Presented(ctx))
+            || ctx.GetEndpoint()?.Metadata.GetMetadata<Web.PublicPageAsset>() is not null) return next(ctx);
         ctx.Response.Headers.WWWAuthenticate = "Bearer";
         return ErrorMiddleware.WriteAsync(ctx, StatusCodes.Status401Unauthorized, "missing or wrong API key (Authorization: Bearer KEY, X-API-Key or ?api_key=)");
     }
