@@ -34,6 +34,7 @@ public static class CliApp
         root.Add(TrainUpsamplersCommand.Create(console));
         root.Add(DoctorCommand.Create(console));
         root.Add(BenchGpuCommand.Create(console));
+        root.Add(ServeCommand.Create(console));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -206,25 +206,7 @@ public static class GenerateCommand
         return Enumerable.Range(0, count).Select(i => $"{stem}-{i}.png").ToList();
     }
 
-    /// <summary>Generation parameters for the PNG text chunks (and an A1111-style `parameters` line).</summary>
-    public static Dictionary<string, string> Metadata(GenerationRequest r, StableDiffusionPipeline pipe, int width, int height, string model, string method)
-    {
-        var inv = CultureInfo.InvariantCulture;
-        var g = (r.Guidance ?? pipe.DefaultGuidance).ToString(inv);
-        var d = new Dictionary<string, string>
-        {
-            ["prompt"] = r.Prompt,
-            ["negative_prompt"] = r.NegativePrompt ?? "",
-            ["seed"] = r.Seed.ToString(inv),
-            ["steps"] = r.Steps.ToString(inv),
-            ["guidance"] = g,
-            ["size"] = $"{width}x{height}",
-            ["scheduler"] = pipe.Scheduler.ClassName,
-            ["method"] = method,
-            ["model"] = Path.GetFileName(Path.GetFullPath(model).TrimEnd('/')),
-            ["software"] = "SelfCascade",
-        };
-        d["parameters"] = $"{r.Prompt}\nNegative prompt: {r.NegativePrompt ?? ""}\nSteps: {r.Steps}, Sampler: {pipe.Scheduler.ClassName}, CFG scale: {g}, Seed: {r.Seed}, Size: {width}x{height}, Method: {method}";
-        return d;
-    }
+    /// <summary>Generation parameters for the PNG text chunks (and an A1111-style `parameters` line): <see cref="GenerationMetadata"/>.</summary>
+    public static Dictionary<string, string> Metadata(GenerationRequest r, StableDiffusionPipeline pipe, int width, int height, string model, string method) =>
+        GenerationMetadata.For(r, pipe, width, height, model, method);
 }

@@ -187,6 +187,13 @@ public sealed class StableDiffusionPipeline : IDisposable
     /// </summary>
     public INetworkCallTimer? CallTimer { get; set; }
 
+    /// <summary>
+    /// Optional, off (null) by default: shown the latents after every denoising step (stage, step, the fp32 tensor),
+    /// on the denoising thread. The tensor stays owned by the loop: read it (e.g. decode a preview), never keep or
+    /// dispose it. The server streams stage images and latent previews from it.
+    /// </summary>
+    public Action<DenoiseStepLatents>? StepObserver { get; set; }
+
     public PromptEmbeddings EncodePrompt(string prompt, string? negativePrompt, bool classifierFreeGuidance)
     {
         var encoders = Prompts.TextEncoders;
@@ -276,6 +283,7 @@ public sealed class StableDiffusionPipeline : IDisposable
                 x = next.MoveToOuterDisposeScope();
             }
             progress?.Report(new GenerationProgress("denoise", i + 1, timesteps.Count, stage, stageCount));
+            StepObserver?.Invoke(new DenoiseStepLatents(stage, stageCount, i + 1, timesteps.Count, x));
         }
         return x;
     }
@@ -428,3 +436,6 @@ public sealed class GenerationResult(List<RgbImage> images, Tensor latents, Dict
     public int Height { get; } = height;
     public void Dispose() => Latents.Dispose();
 }
+
+/// <summary>The latents after one denoising step (see <see cref="StableDiffusionPipeline.StepObserver"/>); borrowed, not owned.</summary>
+public readonly record struct DenoiseStepLatents(int Stage, int StageCount, int Step, int TotalSteps, Tensor Latents);

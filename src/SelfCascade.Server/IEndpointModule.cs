@@ -1,0 +1,21 @@
+using Microsoft.AspNetCore.Builder;
+
+namespace SelfCascade.Server;
+
+/// <summary>A group of endpoints (native API, A1111, ComfyUI, the page). Registered in <see cref="EndpointModules.All"/>.</summary>
+public interface IEndpointModule
+{
+    /// <summary>Maps the group's routes. Services: <c>app.Services.GetRequiredService&lt;JobQueue&gt;()</c>.</summary>
+    void Map(WebApplication app);
+}
+
+/// <summary>The one place endpoint groups are registered: each group adds one line here.</summary>
+public static class EndpointModules
+{
+    public static IReadOnlyList<IEndpointModule> All { get; } =
+    [
+        new Api.NativeApi(),
+        // server-compat: A1111 and ComfyUI groups go here.
+        // server-page: the web page goes here.
+    ];
+}
