@@ -28,6 +28,17 @@ public sealed record SamplerChoice(string Scheduler, TimestepChoice Timesteps = 
     /// <summary>Whether this combination exists here (Karras only on sigma-based schedulers).</summary>
     public bool IsSupported => Timesteps != TimestepChoice.Karras || KarrasCapable.Contains(Scheduler);
 
+    /// <summary>
+    /// The CLI scheduler name that configures exactly this choice (what the job engine takes), or null when the choice
+    /// needs a spacing or sigma option no CLI name carries (then only graph execution can run it).
+    /// </summary>
+    public string? CliName => Timesteps switch
+    {
+        TimestepChoice.ModelDefault => Scheduler,
+        TimestepChoice.Karras when Scheduler == "dpm++2m" => "dpm++2m-karras",
+        _ => null,
+    };
+
     /// <summary>The scheduler config: the model's default config with the class, solver and spacing this choice names.</summary>
     public SchedulerConfig Configure(SchedulerConfig modelDefault)
     {

@@ -1,11 +1,12 @@
 using SelfCascade.Imaging;
-using SkiaSharp;
+using SelfCascade.Server.Api;
+using SelfCascade.Server.Jobs;
 
 namespace SelfCascade.Server.Compat.A1111;
 
 /// <summary>
 /// Images in A1111's API: base64 strings, optionally as a <c>data:image/...;base64,</c> URL. Decoding is bounded:
-/// the encoded size, then the header's dimensions are checked before any pixel is decoded. http(s) URLs, which A1111
+/// the encoded size, then the header's pixel count is checked before any pixel is decoded. http(s) URLs, which A1111
 /// may fetch, are refused (the server makes no outbound requests).
 /// </summary>
 public static class A1111Images
@@ -28,27 +29,14 @@ public static class A1111Images
         return Decode(bytes.AsSpan(0, n).ToArray(), limits.MaxSide, what);
     }
 
-    /// <summary>PNG/JPEG/WebP/BMP bytes to RGB (alpha over white, as <see cref="RgbImage.Load"/>), at most maxSide per side.</summary>
+    /// <summary>PNG/JPEG/WebP/BMP bytes to RGB with the native API's bounded decoder (dimensions checked before decoding).</summary>
     public static RgbImage Decode(byte[] data, int maxSide, string what = "image")
     {
-        using var skData = SKData.CreateCopy(data);
-        using var codec = SKCodec.Create(skData) ?? throw new A1111RequestException(422, $"{what}: not a readable image (PNG, JPEG, WebP or BMP)");
-        int w = codec.Info.Width, h = codec.Info.Height;
-        if (w < 1 || h < 1 || w > maxSide || h > maxSide)
-            throw new A1111RequestException(422, $"{what}: {w}x{h} is outside 1..{maxSide} px per side");
-        var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        using var bmp = new SKBitmap(info);
-        var result = codec.GetPixels(info, bmp.GetPixels());
-        if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
-            throw new A1111RequestException(422, $"{what}: the image could not be decoded ({result})");
-        var rgba = new byte[w * h * 4];
-        System.Runtime.InteropServices.Marshal.Copy(bmp.GetPixels(), rgba, 0, rgba.Length);
-        var img = new RgbImage(w, h);
-        for (int i = 0, j = 0; j < rgba.Length; i += 3, j += 4)
-        {
-            int a = rgba[j + 3];
-            for (int c = 0; c < 3; c++) img.Pixels[i + c] = (byte)((rgba[j + c] * a + 255 * (255 - a) + 127) / 255);
-        }
+        RgbImage img;
+        try { img = WireParsing.DecodeImage(data, (long)maxSide * maxSide, what); }
+        catch (JobRequestException e) { throw new A1111RequestException(422, e.Message); }
+        if (img.Width > maxSide || img.Height > maxSide)
+            throw new A1111RequestException(422, $"{what}: {img.Width}x{img.Height} exceeds {maxSide} px per side");
         return img;
     }
 

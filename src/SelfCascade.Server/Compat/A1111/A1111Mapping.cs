@@ -41,6 +41,8 @@ public sealed class A1111Plan
     /// <summary>A1111's extra_generation_params (Hires upscale/steps/upscaler) in insertion order.</summary>
     public required IReadOnlyList<KeyValuePair<string, object>> ExtraParams { get; init; }
     public double? DenoisingStrength { get; init; }
+    /// <summary>How the hires pass resizes the latent (hr_upscaler "Latent" = bilinear, "Latent (bicubic)" = bicubic).</summary>
+    public PivotResizeMode PivotMode { get; init; } = PivotResizeMode.Bilinear;
 
     public IReadOnlyList<long> Seeds => Tasks.Select(t => t.Seed).ToList();
 
@@ -185,6 +187,7 @@ public static class A1111Mapping
         int targetW = width, targetH = height;
         int? hrSteps = null;
         double? strength = null;
+        var pivotMode = PivotResizeMode.Bilinear;
         if (r.EnableHr)
         {
             if (r.HrResizeX == 0 && r.HrResizeY == 0)
@@ -211,6 +214,7 @@ public static class A1111Mapping
             hrSteps = r.HrSecondPassSteps > 0 ? r.HrSecondPassSteps : r.Steps;
             if (r.HrSecondPassSteps > 0) extra.Add(new("Hires steps", r.HrSecondPassSteps));
             extra.Add(new("Hires upscaler", r.HrUpscaler ?? "Latent"));
+            pivotMode = HiresUpscaler(r.HrUpscaler);
         }
         bool hires = r.EnableHr && (targetW != width || targetH != height);
         var tasks = new List<A1111ImageTask>();
@@ -226,7 +230,7 @@ public static class A1111Mapping
                 request = new CascadeRequest { Request = gen, Method = GenerationMethod.Direct };
             else
             {
-                var baseRequest = new CascadeRequest { Request = gen, BaseSize = new PixelSize(width, height), PivotStrength = strength };
+                var baseRequest = new CascadeRequest { Request = gen, BaseSize = new PixelSize(width, height), PivotStrength = strength, PivotMode = pivotMode };
                 ScalePlan plan;
                 try { plan = CascadeGenerator.Plan(geometry, targetW, targetH, baseRequest); }
                 catch (ScalePlanException e) { throw new A1111RequestException(422, $"hires fix {width}x{height} -> {targetW}x{targetH}: {e.Message}"); }
@@ -235,7 +239,7 @@ public static class A1111Mapping
                     .ToDictionary(k => k, _ => new StageSettings(Steps: schedule, Strength: strength));
                 request = new CascadeRequest
                 {
-                    Request = gen, BaseSize = baseRequest.BaseSize, PivotStrength = strength, StageOverrides = overrides,
+                    Request = gen, BaseSize = baseRequest.BaseSize, PivotStrength = strength, StageOverrides = overrides, PivotMode = pivotMode,
                 };
             }
             tasks.Add(new A1111ImageTask(i, seed + i, request));
@@ -243,7 +247,7 @@ public static class A1111Mapping
         return new A1111Plan
         {
             Model = model, Sampler = sampler, SamplerName = A1111Samplers.CanonicalName(r.Sampler), Source = r, Tasks = tasks,
-            Width = width, Height = height, ExtraParams = extra, DenoisingStrength = hires ? strength : null,
+            Width = width, Height = height, ExtraParams = extra, DenoisingStrength = hires ? strength : null, PivotMode = pivotMode,
         };
     }
 
@@ -284,6 +288,17 @@ public static class A1111Mapping
             Width = r.Width, Height = r.Height, ExtraParams = [], DenoisingStrength = strength,
         };
     }
+
+    /// <summary>A1111's latent upscale modes we run: the pivot resize of the cascade (bilinear or bicubic, align_corners=False).</summary>
+    public static readonly IReadOnlyList<string> LatentUpscalers = ["Latent", "Latent (bicubic)"];
+
+    /// <summary>hr_upscaler → pivot resize; pixel-space upscalers (ESRGAN, Lanczos, ...) are not available.</summary>
+    public static PivotResizeMode HiresUpscaler(string? name) => name switch
+    {
+        null or "" or "Latent" => PivotResizeMode.Bilinear,
+        "Latent (bicubic)" => PivotResizeMode.Bicubic,
+        _ => throw new A1111RequestException(422, $"hr_upscaler '{name}' is not available; available: {string.Join(", ", LatentUpscalers)}"),
+    };
 
     /// <summary>Python's str(float): shortest round-trip digits, always with a decimal point or exponent ("7.0", "0.75").</summary>
     public static string PyFloat(double d)

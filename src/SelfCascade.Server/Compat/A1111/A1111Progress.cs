@@ -13,6 +13,8 @@ public sealed record A1111State
     public int JobNo { get; init; }
     public int SamplingStep { get; init; }
     public int SamplingSteps { get; init; }
+    /// <summary>0..1 of the current image's whole run (all cascade stages); when known it replaces step/steps in the arithmetic.</summary>
+    public double? CurrentFraction { get; init; }
     public bool Interrupted { get; init; }
     public bool Skipped { get; init; }
     public DateTimeOffset? Started { get; init; }
@@ -44,7 +46,8 @@ public static class A1111Progress
         if (s.JobCount == 0)
             return new A1111ProgressResponse { Progress = 0, EtaRelative = 0, State = state, TextInfo = s.TextInfo };
         double progress = 0.01 + (double)s.JobNo / s.JobCount;
-        if (s.SamplingSteps > 0) progress += 1.0 / s.JobCount * s.SamplingStep / s.SamplingSteps;
+        if (s.CurrentFraction is double f) progress += f / s.JobCount;
+        else if (s.SamplingSteps > 0) progress += 1.0 / s.JobCount * s.SamplingStep / s.SamplingSteps;
         double elapsed = s.Started is { } t ? Math.Max(0, (now - t).TotalSeconds) : 0;
         double eta = elapsed / progress - elapsed;
         return new A1111ProgressResponse
