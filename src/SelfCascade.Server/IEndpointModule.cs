@@ -16,6 +16,7 @@ public static class EndpointModules
     [
         new Api.NativeApi(),
         new Compat.A1111.A1111Api(),
+        new Compat.ComfyUI.ComfyApi(),
         // server-page: the web page goes here.
     ];
 }
