@@ -27,8 +27,7 @@ public sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlewar
         {
             var (status, message) = Classify(e);
             if (status >= 500) log.LogError(e, "request {Path} failed", ctx.Request.Path);
-            if (e is QueueFullException q) ctx.Response.Headers.RetryAfter = q.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await WriteAsync(ctx, status, message);
+            await WriteAsync(ctx, status, message, (e as QueueFullException)?.RetryAfterSeconds);
         }
     }
 
@@ -44,10 +43,11 @@ public sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlewar
         _ => (StatusCodes.Status500InternalServerError, "internal error: " + e.Message),
     };
 
-    public static Task WriteAsync(HttpContext ctx, int status, string message)
+    public static Task WriteAsync(HttpContext ctx, int status, string message, int? retryAfterSeconds = null)
     {
         ctx.Response.Clear();
         ctx.Response.StatusCode = status;
+        if (retryAfterSeconds is int r) ctx.Response.Headers.RetryAfter = r.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return ctx.Response.WriteAsJsonAsync(new ApiError(message, status));
     }
 

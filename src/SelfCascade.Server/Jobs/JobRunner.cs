@@ -50,9 +50,10 @@ internal static class JobRunner
         var stageFiles = new List<string>();
         var progress = new SyncProgress(g =>
         {
-            double fraction = g.Phase == "decode" ? 0.99 : upscale
+            // Denoising fills 0..0.98, the final decode 0.99; the final event means 1.
+            double fraction = g.Phase == "decode" ? 0.99 : 0.98 * (upscale
                 ? ((double)g.Stage - 1 + (double)g.Step / Math.Max(1, g.TotalSteps)) / Math.Max(1, g.StageCount - 1)
-                : ((double)g.Stage + (double)g.Step / Math.Max(1, g.TotalSteps)) / g.StageCount;
+                : ((double)g.Stage + (double)g.Step / Math.Max(1, g.TotalSteps)) / g.StageCount);
             publish(Event(id, JobEventTypes.Progress) with
             {
                 Phase = g.Phase, Step = g.Step, TotalSteps = g.TotalSteps, Stage = g.Stage, StageCount = g.StageCount, Fraction = Math.Clamp(fraction, 0, 1),
