@@ -87,7 +87,8 @@ public sealed class ComfyApi : IEndpointModule
         {
             var (running, queued) = queue.Snapshot();
             JsonArray Items(IEnumerable<JobInfo> jobs) => new(jobs.Where(j => j.Origin == Origin)
-                .Select(j => hub.Prompt(j.Id)?.QueueItem(j.Id)).Where(x => x is not null).Select(x => (JsonNode?)x).ToArray());
+                .Select(j => (Id: j.Id, Record: hub.Prompt(j.Id))).Where(x => x.Record is { Finished: false })
+                .Select(x => (JsonNode?)x.Record!.QueueItem(x.Id)).ToArray());
             return Results.Json(new JsonObject
             {
                 ["queue_running"] = Items(running is null ? [] : [running]),
@@ -244,10 +245,12 @@ public sealed class ComfyApi : IEndpointModule
                     ["exception_message"] = e.InnerException?.Message ?? e.Message, ["exception_type"] = e.InnerException?.GetType().Name ?? "Exception",
                     ["traceback"] = new JsonArray(), ["current_inputs"] = new JsonObject(), ["current_outputs"] = new JsonObject(), ["timestamp"] = Now(),
                 });
+            record.Finished = true;
             Finish(new JsonObject(), "error", false);
             if (e.Interrupted) throw e.InnerException!;
             throw;
         }
+        record.Finished = true;
         Status("execution_success", new JsonObject { ["prompt_id"] = id, ["timestamp"] = Now() });
         var outs = new JsonObject();
         foreach (var (node, o) in ui) outs[node] = o.DeepClone();

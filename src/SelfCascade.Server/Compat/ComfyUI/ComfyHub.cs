@@ -14,6 +14,8 @@ public sealed class ComfyPromptRecord(double number, string? clientId, JsonObjec
     public JsonObject Graph { get; } = graph;
     public JsonObject ExtraData { get; } = extraData;
     public IReadOnlyList<string> Outputs { get; } = outputs;
+    /// <summary>Execution has ended (ComfyUI removes the prompt from queue_running as it finishes, before the job record is final).</summary>
+    public volatile bool Finished;
 
     /// <summary>The queue/history "prompt" entry: <c>[number, prompt_id, prompt, extra_data, outputs_to_execute]</c>.</summary>
     public JsonArray QueueItem(string promptId) => new(
