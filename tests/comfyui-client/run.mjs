@@ -23,6 +23,9 @@ try {
   client.on("executing", (d) => out({ event: "executing", node: d.node, prompt_id: d.prompt_id }));
   client.on("executed", (d) => out({ event: "executed", node: d.node, prompt_id: d.prompt_id }));
   client.on("status", (d) => out({ event: "status", queue_remaining: d?.exec_info?.queue_remaining }));
+  // Registered before the prompt is queued, so it sees every step (the task's own hook below attaches only after
+  // POST /prompt has answered, and a fast first sampler can be done by then).
+  client.on("progress", (d) => out({ event: "progress", value: d.value, max: d.max, node: d.node, prompt_id: d.prompt_id }));
 
   const wf = new Workflow();
   const cls = wf.classes;
@@ -43,7 +46,7 @@ try {
   cls.SaveImage({ filename_prefix: "node-client", images: image });
 
   const result = await wf.invoke(client, {
-    progress: (p) => out({ event: "progress", value: p.value, max: p.max, node: p.node, prompt_id: p.prompt_id }),
+    progress: (p) => out({ event: "task_progress", value: p.value, max: p.max, node: p.node, prompt_id: p.prompt_id }),
   });
   const images = [];
   for (const img of result.images) {

@@ -183,7 +183,7 @@ public sealed class A1111Api : IEndpointModule
                     Image = t.InitImage,
                     Scale = t.IsUpscale ? t.UpscaleFactor : 2,
                     Origin = "a1111",
-                    ExtraMetadata = new Dictionary<string, string> { ["parameters"] = plan.Infotext(t.Index) },
+                    ExtraMetadata = new Dictionary<string, string> { ["a1111_infotext"] = plan.Infotext(t.Index) },
                     ParametersJson = paramsJson,
                 });
                 ids.Add(job.Id);
@@ -209,9 +209,10 @@ public sealed class A1111Api : IEndpointModule
                 if (final is null) continue;
                 if (final.Status == JobStatus.Done)
                 {
+                    var infotext = plan.Infotext(ids.IndexOf(id));
                     foreach (var name in final.Images)
                         if (queue.Outputs.Find(id, name) is { } path)
-                            images.Add(Convert.ToBase64String(await File.ReadAllBytesAsync(path, aborted)));
+                            images.Add(Convert.ToBase64String(A1111Images.WithInfotext(await File.ReadAllBytesAsync(path, aborted), infotext)));
                 }
                 else if (final.Status == JobStatus.Failed) failure ??= final.Error;
             }

@@ -40,7 +40,29 @@ public static class A1111Images
         return img;
     }
 
-    /// <summary>A PNG (with its "parameters" text chunk, as A1111 writes with enable_pnginfo) as base64.</summary>
-    public static string EncodePngBase64(RgbImage image, string? infotext) =>
-        Convert.ToBase64String(image.EncodePng(infotext is null ? null : new Dictionary<string, string> { ["parameters"] = infotext }));
+    /// <summary>
+    /// A PNG file's bytes with its "parameters" text chunk replaced by A1111's infotext (what A1111 writes with
+    /// enable_pnginfo); the other chunks (our generation metadata) are kept.
+    /// </summary>
+    public static byte[] WithInfotext(byte[] png, string infotext) =>
+        PngText.Insert(WithoutTextChunk(png, "parameters"), new Dictionary<string, string> { ["parameters"] = infotext });
+
+    /// <summary>The PNG without its tEXt chunks of keyword <paramref name="key"/>.</summary>
+    internal static byte[] WithoutTextChunk(byte[] png, string key)
+    {
+        var keyword = System.Text.Encoding.Latin1.GetBytes(key + "\0");
+        using var ms = new MemoryStream(png.Length);
+        ms.Write(png, 0, 8);
+        int pos = 8;
+        while (pos + 12 <= png.Length)
+        {
+            int len = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(pos));
+            if (len < 0 || pos + 12L + len > png.Length) break;
+            var type = png.AsSpan(pos + 4, 4);
+            bool drop = type.SequenceEqual("tEXt"u8) && png.AsSpan(pos + 8, len).StartsWith(keyword);
+            if (!drop) ms.Write(png, pos, 12 + len);
+            pos += 12 + len;
+        }
+        return ms.ToArray();
+    }
 }

@@ -258,8 +258,8 @@ public static class A1111Mapping
     public static A1111Plan Img2Img(A1111Img2ImgRequest r, string model, A1111Limits? limits = null, Random? random = null)
     {
         limits ??= new A1111Limits();
-        CheckCommon(r, limits);
         if (r.InitImages is not { Count: > 0 }) throw new A1111RequestException(404, "Init image not found");
+        CheckCommon(r, limits);
         if (!string.IsNullOrEmpty(r.Mask)) throw new A1111RequestException(422, "inpainting (mask) is not supported; img2img here upscales");
         var sampler = A1111Samplers.Resolve(r.Sampler, r.Scheduler);
         double strength = r.DenoisingStrength ?? 0.75;

@@ -51,8 +51,11 @@ public class ComfyNodeClientTests
         Assert.Equal("selfcascade", lines.First(l => Event(l) == "system_stats").GetProperty("comfyui_version").GetString());
         Assert.Contains("euler", lines.First(l => Event(l) == "samplers").GetProperty("samplers").EnumerateArray().Select(e => e.GetString()));
         var progress = lines.Where(l => Event(l) == "progress").ToList();
-        Assert.Equal(10, progress.Count(l => l.GetProperty("node").GetString() == "3"));
-        Assert.Equal(7, progress.Count(l => l.GetProperty("node").GetString() == "11"));
+        // The client numbers its nodes itself: the two KSamplers report 10 and 7 steps, in that order.
+        var perNode = progress.GroupBy(l => l.GetProperty("node").GetString()).Select(g => (Node: g.Key, Steps: g.Count(),
+            Max: g.Last().GetProperty("max").GetInt32())).ToList();
+        Assert.Equal([(10, 10), (7, 7)], perNode.Select(n => (n.Steps, n.Max)));
+        Assert.Contains(lines, l => Event(l) == "task_progress" && l.GetProperty("node").GetString() == perNode[1].Node); // the task's own hook
         Assert.Contains(lines, l => Event(l) == "execution_start");
         Assert.Contains(lines, l => Event(l) == "executed");
 
