@@ -336,6 +336,7 @@ public sealed class JobQueue : IDisposable
             e.Info = e.Info with { Error = (error is null ? "" : error + "; ") + "record not saved: " + OneLine(ex) };
         }
         Publish(e, new JobEvent { Sequence = 0, JobId = e.Info.Id, Type = JobEventTypes.ForStatus(status), Time = now, Message = error, Job = e.Info });
+        lock (e) e.Release();
         e.Finished.TrySetResult();
         _finishedOrder.Enqueue(e.Info.Id);
         while (_finishedOrder.Count > _options.FinishedKeptInMemory) _live.Remove(_finishedOrder.Dequeue());
@@ -388,7 +389,8 @@ public sealed class JobQueue : IDisposable
 /// <summary>A job in memory: request, record, cancellation, event log, subscribers.</summary>
 internal sealed class JobEntry(JobRequest request, JobInfo info)
 {
-    public JobRequest Request { get; } = request;
+    /// <summary>Null once the job is final (<see cref="Release"/>): an upscale input is not kept in memory.</summary>
+    public JobRequest? Request { get; private set; } = request;
     public JobInfo Info { get; set; } = info;
     public CancellationTokenSource Cancellation { get; } = new();
     public string? CancelReason { get; set; }
@@ -408,6 +410,18 @@ internal sealed class JobEntry(JobRequest request, JobInfo info)
             case JobEventTypes.Preview: _lastPreview = ev; break;
             default: _milestones.Add(ev); break;
         }
+    }
+
+    /// <summary>
+    /// When the job is final: drops the request (upscale input image) and the image bytes of recorded events (stage
+    /// images stay on disk, their events keep the file name), so the finished jobs kept in memory hold no images.
+    /// </summary>
+    public void Release()
+    {
+        Request = null;
+        _lastPreview = null;
+        for (int i = 0; i < _milestones.Count; i++)
+            if (_milestones[i].Png is not null) _milestones[i] = _milestones[i] with { Png = null };
     }
 
     public List<JobEvent> Replay()

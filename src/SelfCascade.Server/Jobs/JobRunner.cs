@@ -20,12 +20,12 @@ internal static class JobRunner
 
     public static Outcome Run(JobEntry entry, ModelRegistry models, OutputStore outputs, Action<JobEvent> publish, CancellationToken ct)
     {
-        var job = entry.Request;
+        var job = entry.Request ?? throw new InvalidOperationException("the job has already ended");
         var id = entry.Info.Id;
         var total = Stopwatch.StartNew();
         ct.ThrowIfCancellationRequested();
         publish(Event(id, JobEventTypes.Progress) with { Phase = "load", Fraction = 0 });
-        if (job.Kind == JobKind.Custom) return RunCustom(entry, models, outputs, publish, total, ct);
+        if (job.Kind == JobKind.Custom) return RunCustom(entry, job, models, outputs, publish, total, ct);
         var spec = models.Resolve(job.Model);
         var pipe = models.Acquire(spec.Name, job.Scheduler, out double loadSeconds);
         var dir = outputs.JobDir(id);
@@ -100,13 +100,13 @@ internal static class JobRunner
         }
     }
 
-    private static Outcome RunCustom(JobEntry entry, ModelRegistry models, OutputStore outputs, Action<JobEvent> publish, Stopwatch total,
-        CancellationToken ct)
+    private static Outcome RunCustom(JobEntry entry, JobRequest job, ModelRegistry models, OutputStore outputs, Action<JobEvent> publish,
+        Stopwatch total, CancellationToken ct)
     {
         var id = entry.Info.Id;
         var dir = outputs.JobDir(id);
         Directory.CreateDirectory(dir);
-        var r = entry.Request.Custom!(new CustomJobContext(id, models, outputs, dir, publish, ct));
+        var r = job.Custom!(new CustomJobContext(id, models, outputs, dir, publish, ct));
         var timings = new Dictionary<string, double>(r.Timings) { ["total"] = total.Elapsed.TotalSeconds };
         return new Outcome(r.Seed, r.Width, r.Height, r.Images, [], [], timings);
     }

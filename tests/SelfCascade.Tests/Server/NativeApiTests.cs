@@ -57,19 +57,29 @@ public sealed class NativeApiTests(ServerFixture fixture) : IClassFixture<Server
         Assert.Equal((0, 32, 32), (stage.Stage!.Value, stage.Width!.Value, stage.Height!.Value));
         Assert.True(mine.IndexOf(stage) < mine.FindIndex(e => e.Stage == 1 && e.Type == JobEventTypes.Progress));
 
-        // The CLI, same options: the same PNG, byte for byte (pixels and metadata chunks), and the same stage image.
+        // The CLI, same options: the same PNG, byte for byte (pixels and metadata chunks), and the same stage image
+        // (a second run with --save-stages, whose final PNG also carries image_index).
         var cliOut = Path.Combine(_dir, "cli.png");
-        var stagesDir = Path.Combine(_dir, "stages");
-        var (code, _, err) = CliRunner.Run("generate", "--prompt", "red heart", "--seed", "7", "--size", "64x64", "--steps", "4",
-            "--out", cliOut, "--save-stages", stagesDir);
+        var (code, _, err) = CliRunner.Run("generate", "--prompt", "red heart", "--seed", "7", "--size", "64x64", "--steps", "4", "--out", cliOut);
         Assert.True(code == 0, err);
         var served = await _s.Client.GetByteArrayAsync($"/api/jobs/{id}/images/0");
-        Assert.Equal(RgbImage.ReadPngText(cliOut), PngText.Read(served));
+        Assert.Equal(Lines(RgbImage.ReadPngText(cliOut)), Lines(PngText.Read(served)));
         Assert.Equal(await File.ReadAllBytesAsync(cliOut), served);
+        var stagesDir = Path.Combine(_dir, "stages");
+        (code, _, err) = CliRunner.Run("generate", "--prompt", "red heart", "--seed", "7", "--size", "64x64", "--steps", "4",
+            "--out", Path.Combine(_dir, "cli2.png"), "--save-stages", stagesDir);
+        Assert.True(code == 0, err);
         var cliStage = RgbImage.Load(Path.Combine(stagesDir, "stage0_32x32.png"));
         var servedStage = await _s.Client.GetByteArrayAsync($"/api/jobs/{id}/files/stage0_32x32.png");
         Assert.Equal(cliStage.Pixels, Decode(servedStage).Pixels);
         Assert.Equal(cliStage.Pixels, Decode(stage.Png!).Pixels);
+
+        // A finished job kept in memory holds no image bytes: a late subscriber gets the stage event with its URL only.
+        var late = await _s.ReadEventsAsync(id);
+        var lateStage = Assert.Single(late, e => e.Type == "stage");
+        Assert.Equal(JsonValueKind.Null, lateStage.Data.GetProperty("image").ValueKind);
+        Assert.Equal($"/api/jobs/{id}/files/stage0_32x32.png", lateStage.Data.GetProperty("url").GetString());
+        Assert.DoesNotContain(late, e => e.Type == "preview");
     }
 
     [Fact]
@@ -165,6 +175,9 @@ public sealed class NativeApiTests(ServerFixture fixture) : IClassFixture<Server
         var list = JsonDocument.Parse(await _s.Client.GetStringAsync("/api/jobs?limit=5")).RootElement;
         Assert.True(list.GetProperty("jobs").GetArrayLength() <= 5);
     }
+
+    private static string Lines(IReadOnlyDictionary<string, string> meta) =>
+        string.Join("\n", meta.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
 
     private static RgbImage Decode(byte[] png) => SelfCascade.Server.Api.WireParsing.DecodeImage(png, long.MaxValue);
 }

@@ -34,7 +34,7 @@ public sealed class ServerEngineTests : IDisposable
         Assert.Equal("cancelled", body.GetProperty("job").GetProperty("status").GetString());
         // The place is free again.
         var next = await s.SubmitAsync(new { prompt = "d", steps = 2 });
-        Assert.Equal(1, s.Jobs.CancelAll());
+        Assert.Equal(CancelOutcome.Requested, s.Jobs.Cancel(long1));
         Assert.Equal("cancelled", (await s.WaitAsync(long1)).GetProperty("status").GetString());
         Assert.Equal("done", (await s.WaitAsync(next)).GetProperty("status").GetString());
     }
