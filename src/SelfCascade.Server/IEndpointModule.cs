@@ -15,7 +15,8 @@ public static class EndpointModules
     public static IReadOnlyList<IEndpointModule> All { get; } =
     [
         new Api.NativeApi(),
-        // server-compat: A1111 and ComfyUI groups go here.
+        new Compat.A1111.A1111Api(),
+        new Compat.ComfyUI.ComfyApi(),
         new Web.WebPage(),
     ];
 }

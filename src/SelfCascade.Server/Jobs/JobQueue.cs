@@ -98,7 +98,7 @@ public sealed class JobQueue : IDisposable
         var id = Guid.NewGuid().ToString("D");
         var info = new JobInfo
         {
-            Id = id, Status = JobStatus.Queued, Kind = request.Kind == JobKind.Upscale ? "upscale" : "txt2img", Model = model.Name,
+            Id = id, Status = JobStatus.Queued, Kind = KindName(request), Model = model.Name,
             Origin = request.Origin, ParametersJson = request.ParametersJson ?? Summary(request, model.Name), CreatedAt = now,
             Seed = request.Generation.Seed,
         };
@@ -116,6 +116,13 @@ public sealed class JobQueue : IDisposable
         _signal.Release();
         return WithPosition(info);
     }
+
+    private static string KindName(JobRequest r) => r.Kind switch
+    {
+        JobKind.Upscale => "upscale",
+        JobKind.Custom => r.CustomKind ?? "custom",
+        _ => "txt2img",
+    };
 
     /// <summary>A job's record (queue position while queued); null for an unknown id.</summary>
     public JobInfo? Get(string id)

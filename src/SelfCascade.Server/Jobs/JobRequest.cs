@@ -9,6 +9,8 @@ public enum JobKind
 {
     TextToImage,
     Upscale,
+    /// <summary>Work given as <see cref="JobRequest.Custom"/> (a ComfyUI graph), run on the worker like any job.</summary>
+    Custom,
 }
 
 /// <summary>
@@ -59,4 +61,10 @@ public sealed class JobRequest
 
     /// <summary>The caller's parameters as JSON (what the job record shows); null = a summary built from this request.</summary>
     public string? ParametersJson { get; init; }
+
+    /// <summary><see cref="JobKind.Custom"/> only: the work (validated by the caller; see <see cref="CustomJobContext"/>).</summary>
+    public Func<CustomJobContext, CustomJobResult>? Custom { get; init; }
+
+    /// <summary><see cref="JobKind.Custom"/> only: the kind the job record shows (e.g. "comfyui-graph").</summary>
+    public string? CustomKind { get; init; }
 }

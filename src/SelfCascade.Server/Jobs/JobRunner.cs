@@ -25,6 +25,7 @@ internal static class JobRunner
         var total = Stopwatch.StartNew();
         ct.ThrowIfCancellationRequested();
         publish(Event(id, JobEventTypes.Progress) with { Phase = "load", Fraction = 0 });
+        if (job.Kind == JobKind.Custom) return RunCustom(entry, job, models, outputs, publish, total, ct);
         var spec = models.Resolve(job.Model);
         var pipe = models.Acquire(spec.Name, job.Scheduler, out double loadSeconds);
         var dir = outputs.JobDir(id);
@@ -97,6 +98,17 @@ internal static class JobRunner
                 result.Stages.Select(st => new JobStageTiming(st.Index, st.Width, st.Height, st.Steps, st.Strength, st.Guidance, st.Seconds)).ToList(),
                 timings);
         }
+    }
+
+    private static Outcome RunCustom(JobEntry entry, JobRequest job, ModelRegistry models, OutputStore outputs, Action<JobEvent> publish,
+        Stopwatch total, CancellationToken ct)
+    {
+        var id = entry.Info.Id;
+        var dir = outputs.JobDir(id);
+        Directory.CreateDirectory(dir);
+        var r = job.Custom!(new CustomJobContext(id, models, outputs, dir, publish, ct));
+        var timings = new Dictionary<string, double>(r.Timings) { ["total"] = total.Elapsed.TotalSeconds };
+        return new Outcome(r.Seed, r.Width, r.Height, r.Images, [], [], timings);
     }
 
     /// <summary>After each step: the finished earlier stage's decoded image (saved and sent), or every N steps a cheap preview.</summary>

@@ -24,6 +24,12 @@ public static class JobValidation
 {
     public static void Validate(JobRequest r, ModelGeometry model, JobLimits limits)
     {
+        if (r.Kind == JobKind.Custom)
+        {
+            // The submitting group validated its own format (ComfyUI: ComfyValidator); only the work must be there.
+            if (r.Custom is null) throw new JobRequestException("a custom job needs its work");
+            return;
+        }
         var g = r.Generation ?? throw new JobRequestException("no generation parameters");
         if (g.Prompt is null) throw new JobRequestException("prompt is missing");
         if (g.Prompt.Length > limits.MaxPromptChars || (g.NegativePrompt?.Length ?? 0) > limits.MaxPromptChars)
