@@ -16,7 +16,7 @@ public sealed class CascadeOptions
     public readonly Option<string?> StageGuidance = new("--stage-guidance") { Description = "Guidance per stage, comma-separated from the base stage" };
     public readonly Option<string> PivotMode = new("--pivot-mode") { Description = "Latent upsampling of the pivot: bilinear or bicubic", DefaultValueFactory = _ => "bilinear" };
     public readonly Option<string?> SaveStages = new("--save-stages") { Description = "Folder for each earlier stage's image (for inspection)" };
-    public readonly Option<string?> Upsamplers = new("--upsamplers") { Description = "Trained feature-upsampler checkpoints, one per upscaling stage, comma-separated (the tuned Self-Cascade)" };
+    public readonly Option<string?> Upsamplers = new("--upsamplers") { Description = "Trained feature-upsampler checkpoints, one per upscaling stage, comma-separated (the tuned Self-Cascade); a checkpoint folder or the folder train-upsamplers --out wrote" };
     public readonly Option<double?> UpsamplersPlainBelow = new("--upsamplers-plain-below") { Description = "Run the plain UNet at timesteps at or below this (the released code's 100; default off)" };
     public readonly Option<string> VaeTilingOption = new("--vae-tiling") { Description = "Tiled VAE decode/encode: auto (above 1024x1024 px), on, off", DefaultValueFactory = _ => "auto" };
 

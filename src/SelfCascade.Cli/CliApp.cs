@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SelfCascade.Cli.Commands;
+using SelfCascade.Runtime;
 
 namespace SelfCascade.Cli;
 
@@ -13,13 +14,23 @@ public static class CliApp
         Recursive = true,
     };
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool interactive = false,
-        CancellationToken cancellation = default)
+    /// <summary>`--threads N`: torch's intra-op threads (default $SELFCASCADE_THREADS, else the usable cores).</summary>
+    public static readonly Option<int?> ThreadsOption = new("--threads")
     {
-        var console = new CliConsole(stdout, stderr, interactive) { Cancellation = cancellation };
+        Description = $"CPU threads for torch (default ${CpuEnvironment.ThreadsVariable}, else $OMP_NUM_THREADS, else the cores this process may use)",
+        Recursive = true,
+    };
+
+    /// <summary>What Program.Main set up before libtorch loaded (null when the CLI runs in-process, as in tests).</summary>
+    public static CpuEnvironmentSettings? CpuSettings { get; set; }
+
+    /// <summary>The whole command tree (the tests walk it to check every command's help).</summary>
+    internal static RootCommand BuildRoot(CliConsole console)
+    {
         var root = new RootCommand("SelfCascade: higher-resolution images from pretrained Stable Diffusion models by self-cascading them.")
         {
             LibTorchOption,
+            ThreadsOption,
         };
         root.Add(InspectCommand.Create(console));
         root.Add(GenerateCommand.Create(console));
@@ -36,7 +47,17 @@ public static class CliApp
         root.Add(DoctorCommand.Create(console));
         root.Add(BenchGpuCommand.Create(console));
         root.Add(ServeCommand.Create(console));
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        return root;
+    }
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool interactive = false,
+        CancellationToken cancellation = default)
+    {
+        var console = new CliConsole(stdout, stderr, interactive) { Cancellation = cancellation };
+        var root = BuildRoot(console);
+        // Help and --version go through this buffer: shown with the command name users type, plus the examples.
+        var helpText = new StringWriter();
+        var config = new InvocationConfiguration { Output = helpText, Error = stderr, EnableDefaultExceptionHandler = false };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -44,6 +65,13 @@ public static class CliApp
             stderr.WriteLine("Run 'selfcascade --help' for usage.");
             return 2;
         }
-        return parsed.Invoke(config);
+        console.Threads = parsed.GetValue(ThreadsOption);
+        int code = parsed.Invoke(config);
+        if (helpText.GetStringBuilder().Length > 0)
+        {
+            stdout.Write(CliExamples.WithCommandName(helpText.ToString()));
+            if (parsed.Action is System.CommandLine.Help.HelpAction) stdout.Write(CliExamples.Section(parsed.CommandResult.Command));
+        }
+        return code;
     }
 }

@@ -19,11 +19,21 @@ public sealed class CliConsole(TextWriter stdout, TextWriter stderr, bool intera
 
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
+    /// <summary>`--threads` when given (applied after libtorch is chosen, before the command's work).</summary>
+    public int? Threads { get; set; }
+
+    /// <summary>Loads the chosen libtorch and applies `--threads`; before any other torch call.</summary>
+    public void InitializeTorch(string? libtorch)
+    {
+        TorchRuntime.Initialize(libtorch);
+        if (Threads is int n) TorchSharp.torch.set_num_threads(CpuEnvironment.ParseThreads(n.ToString(System.Globalization.CultureInfo.InvariantCulture), "--threads"));
+    }
+
     public int Guard(string? libtorch, Func<int> action)
     {
         try
         {
-            TorchRuntime.Initialize(libtorch);
+            InitializeTorch(libtorch);
             return action();
         }
         catch (OperationCanceledException)

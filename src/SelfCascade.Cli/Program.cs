@@ -1,9 +1,19 @@
+using SelfCascade.Runtime;
+
 namespace SelfCascade.Cli;
 
 public static class Program
 {
     public static int Main(string[] args)
     {
+        // First, before any TorchSharp type loads libtorch: passive OpenMP waiting and a sensible thread count in the
+        // native environment libgomp reads at load (CpuEnvironment explains why; the user's own settings win).
+        try { CliApp.CpuSettings = CpuEnvironment.PrepareForLibTorch(); }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
         // Ctrl+C cancels between denoising steps instead of killing the process mid-write.
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using SelfCascade.Runtime;
 using SelfCascade.Runtime.Doctor;
 
 namespace SelfCascade.Cli.Commands;
@@ -23,11 +24,26 @@ public static class DoctorCommand
         {
             double s = p.GetValue(seconds);
             if (!(s >= 0) || s > 600) { console.Error.WriteLine($"error: --throughput-seconds {s} must be in [0, 600]"); return 1; }
+            var libtorch = p.GetValue(CliApp.LibTorchOption);
+            string? threadsSource = CliApp.CpuSettings?.ThreadsSource;
+            if (console.Threads is not null)
+            {
+                // --threads applies once libtorch is chosen; a libtorch that cannot load is the report's business.
+                try
+                {
+                    console.InitializeTorch(libtorch);
+                    threadsSource = "--threads";
+                }
+                catch (ArgumentException e) { console.Error.WriteLine("error: " + e.Message); return 1; }
+                catch (Exception e) when (e is DeviceUnavailableException or DllNotFoundException or TypeInitializationException) { }
+            }
             var report = RuntimeDoctor.Run(new DoctorOptions
             {
-                LibTorchDir = p.GetValue(CliApp.LibTorchOption),
+                LibTorchDir = libtorch,
                 ThroughputBudget = TimeSpan.FromSeconds(s),
-            });
+                // What libgomp sees: the native environment (Program sets it before libtorch loads).
+                Environment = CpuEnvironment.NativeGet,
+            }) with { ThreadsSource = threadsSource };
             if (p.GetValue(json)) console.Out.WriteLine(JsonSerializer.Serialize(report, JsonOptions));
             else Print(report, console.Out);
             return 0;
@@ -54,7 +70,7 @@ public static class DoctorCommand
         {
             w.WriteLine($"libtorch      {r.LibTorchVersion}");
             w.WriteLine($"loaded from   {r.LibTorchLoadedFrom ?? "?"}");
-            w.WriteLine($"threads       torch {r.TorchThreads} (interop {r.TorchInteropThreads}), {r.ProcessorCount} logical CPUs, OMP_NUM_THREADS={r.OmpNumThreads ?? "unset"}, OMP_WAIT_POLICY={r.OmpWaitPolicy ?? "unset"}");
+            w.WriteLine($"threads       torch {r.TorchThreads} (interop {r.TorchInteropThreads}), {r.ProcessorCount} logical CPUs, OMP_NUM_THREADS={r.OmpNumThreads ?? "unset"}, OMP_WAIT_POLICY={r.OmpWaitPolicy ?? "unset"}{(r.ThreadsSource is null ? "" : $"; threads from {r.ThreadsSource}")}");
         }
         if (r.OmpAdvice is not null) w.WriteLine($"              note: {r.OmpAdvice}");
         w.WriteLine($"libtorch dir  {r.LibTorch.Folder ?? "(none named)"}: {r.LibTorch.State}");

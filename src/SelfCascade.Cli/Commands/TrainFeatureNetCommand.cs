@@ -48,17 +48,15 @@ public static class TrainFeatureNetCommand
         var seed = new Option<int>("--seed") { Description = "Seed", DefaultValueFactory = _ => 0 };
         var every = new Option<int>("--checkpoint-every") { Description = "Save OUT.ckpt.safetensors every N epochs (0 = never)", DefaultValueFactory = _ => 2 };
         var resume = new Option<bool>("--resume") { Description = "Continue from OUT.ckpt.safetensors" };
-        var threads = new Option<int?>("--threads") { Description = "CPU threads for torch" };
         var report = new Option<string?>("--report") { Description = "Markdown file for the accuracy table" };
         var export = new Option<string?>("--export-held-out") { Description = "Write a small held-out set (32 px, uint8) as safetensors for tests" };
         var exportCount = new Option<int>("--export-count") { Description = "Images in the exported held-out set", DefaultValueFactory = _ => 96 };
         var cmd = new Command("train-feature-net", "Train the quality benchmark's feature network (caption classifier) and measure its top-1/top-5 on held-out renders")
         {
-            data, output, split, sizes, heldOutSource, epochs, batch, lr, input, channels, embedding, seed, every, resume, threads, report, export, exportCount,
+            data, output, split, sizes, heldOutSource, epochs, batch, lr, input, channels, embedding, seed, every, resume, report, export, exportCount,
         };
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
-            if (p.GetValue(threads) is int t) set_num_threads(t);
             var dataDir = p.GetValue(data)!;
             var out_ = p.GetValue(output)!;
             var splitValue = Enum.Parse<Split>(p.GetValue(split)!, ignoreCase: true);

@@ -19,7 +19,6 @@ public sealed class TrainingCliOptions
     public Option<bool> Resume { get; } = new("--resume") { Description = "Continue exactly from the newest checkpoint in --out" };
     public Option<int> CheckpointEvery { get; } = new("--checkpoint-every") { Description = "Checkpoint every N steps (also at the end and on Ctrl+C)", DefaultValueFactory = _ => 500 };
     public Option<int> Keep { get; } = new("--keep-checkpoints") { Description = "Checkpoints kept (the newest)", DefaultValueFactory = _ => 2 };
-    public Option<int?> Threads { get; } = new("--threads") { Description = "CPU threads for torch (default: torch's choice)" };
     public Option<string> Device { get; } = new("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
 
     public TrainingCliOptions(double defaultLr, double defaultCaptionDropout)
@@ -30,17 +29,12 @@ public sealed class TrainingCliOptions
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Out, Steps, Batch, GradAccum, Lr, Warmup, WeightDecay, MaxGradNorm, CaptionDropout, Seed, Resume, CheckpointEvery, Keep, Threads, Device })
+        foreach (var o in new Option[] { Out, Steps, Batch, GradAccum, Lr, Warmup, WeightDecay, MaxGradNorm, CaptionDropout, Seed, Resume, CheckpointEvery, Keep, Device })
             cmd.Add(o);
     }
 
     public TrainingOptions Read(ParseResult p)
     {
-        if (p.GetValue(Threads) is int threads)
-        {
-            if (threads < 1) throw new ArgumentException($"--threads must be at least 1 (got {threads})");
-            TorchSharp.torch.set_num_threads(threads);
-        }
         var options = new TrainingOptions
         {
             OutputDir = p.GetValue(Out)!, Steps = p.GetValue(Steps), BatchSize = p.GetValue(Batch), GradientAccumulation = p.GetValue(GradAccum),

@@ -46,7 +46,7 @@ public sealed class UpsamplerTrainingTask : TrainingTask
     private readonly int _lr;
     private long _steps;
 
-    public const string UpsamplerFolder = "upsamplers";
+    public const string UpsamplerFolder = FeatureUpsamplerSet.TrainingOutputSubfolder;
 
     /// <param name="seed">Seeds the set's initial weights (the run's seed, so a run is reproducible from scratch).</param>
     public UpsamplerTrainingTask(UpsamplerTrainingOptions options, long seed = 0)

@@ -159,6 +159,39 @@ public sealed class CascadeCommandTests : IDisposable
     }
 
     [Fact]
+    public void UpsamplersFlagTakesTheFolderTrainUpsamplersWrote()
+    {
+        // train-upsamplers --out RUN writes RUN/upsamplers (UpsamplerTrainingTask.Finish) beside checkpoints/ and loss.csv.
+        var run = Directory.CreateDirectory(P("run")).FullName;
+        Directory.CreateDirectory(Path.Combine(run, "checkpoints", "step-000002"));
+        File.WriteAllText(Path.Combine(run, "loss.csv"), "step,loss\n");
+        using (var pipe = StableDiffusionPipeline.FromPretrained(_model))
+        {
+            using var trained = SelfCascade.Cascade.Upsamplers.FeatureUpsamplerSet.Create(SelfCascade.Cascade.Upsamplers.UpsamplerVariant.Lite, pipe.Unet);
+            SelfCascade.Tests.Upsamplers.UpsamplerTestSupport.Perturb(trained, 3);
+            trained.Save(Path.Combine(run, SelfCascade.Training.UpsamplerTrainingTask.UpsamplerFolder));
+        }
+        Assert.Equal(Path.Combine(run, "upsamplers"), SelfCascade.Cascade.Upsamplers.FeatureUpsamplerSet.ResolveCheckpointDir(run));
+        Assert.Equal(Path.Combine(run, "upsamplers"), SelfCascade.Cascade.Upsamplers.FeatureUpsamplerSet.ResolveCheckpointDir(Path.Combine(run, "upsamplers")));
+        string[] Args(string name, params string[] extra) => ["generate", "--model", _model, "--prompt", "a red circle", "--size", "64x64", "--steps", "4", "--out", P(name), .. extra];
+        var plain = CliRunner.Run(Args("plain.png"));
+        Assert.True(plain.Code == 0, plain.Err);
+        var inner = CliRunner.Run(Args("inner.png", "--upsamplers", Path.Combine(run, "upsamplers")));
+        Assert.True(inner.Code == 0, inner.Err);
+        var outer = CliRunner.Run(Args("outer.png", "--upsamplers", run));
+        Assert.True(outer.Code == 0, outer.Err);
+        Assert.Equal(RgbImage.Load(P("inner.png")).Pixels, RgbImage.Load(P("outer.png")).Pixels);
+        Assert.NotEqual(RgbImage.Load(P("plain.png")).Pixels, RgbImage.Load(P("outer.png")).Pixels);
+
+        // A folder that is neither: the error says where it looked.
+        var empty = Directory.CreateDirectory(P("empty")).FullName;
+        var none = CliRunner.Run(Args("none.png", "--upsamplers", empty));
+        Assert.Equal(1, none.Code);
+        Assert.Contains("config.json is missing (here and in its upsamplers/ subfolder)", none.Err);
+        Assert.False(File.Exists(P("none.png")));
+    }
+
+    [Fact]
     public void StageOverridesAreValidated()
     {
         var (code, _, err) = CliRunner.Run("generate", "--model", _model, "--prompt", "x", "--size", "64x64", "--steps", "4",

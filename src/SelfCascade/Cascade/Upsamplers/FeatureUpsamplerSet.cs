@@ -185,12 +185,28 @@ public sealed class FeatureUpsamplerSet : nn.Module
         }
     }
 
-    /// <summary>Reads a checkpoint's <c>config.json</c>.</summary>
+    /// <summary>The subfolder a training run's output folder keeps its checkpoint in (train-upsamplers --out DIR writes DIR/upsamplers).</summary>
+    public const string TrainingOutputSubfolder = "upsamplers";
+
+    /// <summary>
+    /// The checkpoint folder for <paramref name="dir"/>: itself when it holds <c>config.json</c>; else, when it is a
+    /// training run's output folder, its <see cref="TrainingOutputSubfolder"/> (the name is fixed, never read from a file).
+    /// </summary>
+    public static string ResolveCheckpointDir(string dir)
+    {
+        if (File.Exists(Path.Combine(dir, ConfigFileName))) return dir;
+        var inner = Path.Combine(dir, TrainingOutputSubfolder);
+        return File.Exists(Path.Combine(inner, ConfigFileName)) ? inner : dir;
+    }
+
+    /// <summary>Reads a checkpoint's <c>config.json</c> (<paramref name="dir"/> as <see cref="ResolveCheckpointDir"/> takes it).</summary>
     public static FeatureUpsamplerConfig ReadConfig(string dir)
     {
+        dir = ResolveCheckpointDir(dir);
         var path = Path.Combine(dir, ConfigFileName);
         if (!Directory.Exists(dir)) throw new UpsamplerCheckpointException($"upsampler checkpoint {dir}: folder not found");
-        if (!File.Exists(path)) throw new UpsamplerCheckpointException($"upsampler checkpoint {dir}: {ConfigFileName} is missing");
+        if (!File.Exists(path))
+            throw new UpsamplerCheckpointException($"upsampler checkpoint {dir}: {ConfigFileName} is missing (here and in its {TrainingOutputSubfolder}/ subfolder)");
         try { return FeatureUpsamplerConfig.Parse(File.ReadAllText(path), path); }
         catch (Exception e) when (e is ConfigException or JsonException)
         {
@@ -209,6 +225,7 @@ public sealed class FeatureUpsamplerSet : nn.Module
     /// </summary>
     public static FeatureUpsamplerSet Load(string dir, UNet2DConditionConfig unet, Device? device = null, ScalarType? dtype = null)
     {
+        dir = ResolveCheckpointDir(dir);
         var config = ReadConfig(dir);
         var problems = config.Incompatibilities(unet);
         if (problems.Count > 0)

@@ -32,6 +32,8 @@ public sealed record DoctorReport
     public int? TorchInteropThreads { get; init; }
     public string? OmpNumThreads { get; init; }
     public string? OmpWaitPolicy { get; init; }
+    /// <summary>Where the thread count came from (the CLI fills it: --threads, SELFCASCADE_THREADS, OMP_NUM_THREADS or the usable cores).</summary>
+    public string? ThreadsSource { get; init; }
     /// <summary>Advice about the OpenMP settings, or null when they are fine.</summary>
     public string? OmpAdvice { get; init; }
     /// <summary>Why no libtorch at all could be used (the other torch fields are then null).</summary>
