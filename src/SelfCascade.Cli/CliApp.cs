@@ -28,6 +28,7 @@ public static class CliApp
         root.Add(CompareCommand.Create(console));
         root.Add(BenchQualityCommand.Create(console));
         root.Add(DataCommand.Create(console));
+        root.Add(MotionDataCommand.Create(console));
         root.Add(ConvertCommand.Create(console));
         root.Add(ConvertUpsamplersCommand.Create(console));
         root.Add(TrainBaseCommand.Create(console));
