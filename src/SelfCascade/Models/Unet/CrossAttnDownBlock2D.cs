@@ -42,7 +42,8 @@ public sealed class CrossAttnDownBlock2D : UNetDownBlock
             using (var layer = torch.NewDisposeScope())
             {
                 var r = resnets[i].Forward(h, inputs.Emb);
-                h = attentions[i].Forward(r, inputs.Context, inputs.Attention).MoveToOuterDisposeScope();
+                var a = attentions[i].Forward(r, inputs.Context, inputs.Attention);
+                h = inputs.AfterLayer(UNetBlockKind.Down, Index, i, a).MoveToOuterDisposeScope();
             }
             outputs.Add(h);
         }

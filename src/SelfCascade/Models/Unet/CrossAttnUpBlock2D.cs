@@ -43,7 +43,8 @@ public sealed class CrossAttnUpBlock2D : UNetUpBlock
             using (var layer = torch.NewDisposeScope())
             {
                 var r = resnets[i].Forward(torch.cat([h, skips[skips.Count - 1 - i]], 1), inputs.Emb);
-                next = attentions[i].Forward(r, inputs.Context, inputs.Attention).MoveToOuterDisposeScope();
+                var a = attentions[i].Forward(r, inputs.Context, inputs.Attention);
+                next = inputs.AfterLayer(UNetBlockKind.Up, Index, i, a).MoveToOuterDisposeScope();
             }
             if (!ReferenceEquals(h, hidden)) h.Dispose();
             h = next;

@@ -28,9 +28,9 @@ public sealed class DownBlock2D : UNetDownBlock
         using var scope = torch.NewDisposeScope();
         var outputs = new List<Tensor>();
         var h = hidden;
-        foreach (var resnet in resnets)
+        for (int i = 0; i < resnets.Count; i++)
         {
-            h = resnet.Forward(h, inputs.Emb);
+            h = inputs.AfterLayer(UNetBlockKind.Down, Index, i, resnets[i].Forward(h, inputs.Emb));
             outputs.Add(h);
         }
         if (downsamplers is not null) outputs.Add(downsamplers[0].call(h));

@@ -62,6 +62,7 @@ public sealed class UNet2DConditionModel : nn.Module
                 : new DownBlock2D(c.LayersPerBlock[i], input, output, temb, !last, c.NormNumGroups, c.NormEps, c.Dropout,
                     c.DownsamplePadding));
         }
+        for (int i = 0; i < downs.Count; i++) downs[i].Index = i;
         down_blocks = nn.ModuleList(downs.ToArray());
 
         mid_block = new UNetMidBlock2DCrossAttn(ch[^1], temb, c.TransformerLayersPerBlock[^1], c.NormNumGroups, c.NormEps,
@@ -85,6 +86,7 @@ public sealed class UNet2DConditionModel : nn.Module
                     c.UseLinearProjection, c.UpcastAttention)
                 : new UpBlock2D(layers, input, prevOutput, output, temb, !last, c.NormNumGroups, c.NormEps, c.Dropout));
         }
+        for (int i = 0; i < ups.Count; i++) ups[i].Index = i;
         up_blocks = nn.ModuleList(ups.ToArray());
 
         conv_norm_out = Norms.GroupNorm(c.NormNumGroups, ch[0], c.NormEps);
@@ -188,7 +190,7 @@ public sealed class UNet2DConditionModel : nn.Module
         CheckContext(encoderHiddenStates, sample.shape[0]);
         using var scope = torch.NewDisposeScope();
         var hook = options?.FeatureHook;
-        var inputs = new UNetBlockInputs(emb, encoderHiddenStates, options?.Attention ?? AttentionOptions.Default);
+        var inputs = new UNetBlockInputs(emb, encoderHiddenStates, options?.Attention ?? AttentionOptions.Default, options?.LayerHook);
         var skips = new List<Tensor>();
         var x = RunEncoder(sample, inputs, hook, skips, downOutputs: null);
 
@@ -219,7 +221,7 @@ public sealed class UNet2DConditionModel : nn.Module
         CheckSample(sample);
         CheckContext(encoderHiddenStates, sample.shape[0]);
         using var scope = torch.NewDisposeScope();
-        var inputs = new UNetBlockInputs(emb, encoderHiddenStates, options?.Attention ?? AttentionOptions.Default);
+        var inputs = new UNetBlockInputs(emb, encoderHiddenStates, options?.Attention ?? AttentionOptions.Default, options?.LayerHook);
         var downs = new List<Tensor>();
         var mid = RunEncoder(sample, inputs, options?.FeatureHook, skips: new List<Tensor>(), downOutputs: downs);
         foreach (var d in downs) d.MoveToOuterDisposeScope();

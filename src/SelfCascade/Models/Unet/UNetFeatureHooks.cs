@@ -30,10 +30,29 @@ public interface IUNetFeatureHook
     Tensor? OnBlockOutput(UNetBlockKind kind, int index, Tensor hidden, Tensor emb);
 }
 
+/// <summary>
+/// Sees, and may replace, the hidden state after every layer inside a block: in a down or up block after layer i's
+/// resnet (and transformer, in the cross-attention kinds), before it becomes a skip tensor or feeds layer i+1; in the
+/// mid block after transformer i, before resnet i+1. That is where diffusers' UNetMotionModel runs its motion modules
+/// (resnet -> spatial attention -> motion module, per layer). Same ownership rules as <see cref="IUNetFeatureHook"/>:
+/// return null to keep the tensor, or a new tensor of the same shape, created during the call.
+/// </summary>
+public interface IUNetLayerHook
+{
+    /// <param name="kind">Down, Mid or Up.</param>
+    /// <param name="block">The block's index in `down_blocks` / `up_blocks` (0 for the mid block).</param>
+    /// <param name="layer">The layer's index inside the block.</param>
+    /// <param name="hidden">The layer's output, (B, C, h, w).</param>
+    Tensor? OnLayerOutput(UNetBlockKind kind, int block, int layer, Tensor hidden);
+}
+
 /// <summary>Optional per-call settings of <see cref="UNet2DConditionModel"/>.</summary>
 public sealed class UNetForwardOptions
 {
     public IUNetFeatureHook? FeatureHook { get; init; }
+
+    /// <summary>Called after every layer inside the blocks (<see cref="IUNetLayerHook"/>); null = none.</summary>
+    public IUNetLayerHook? LayerHook { get; init; }
 
     /// <summary>Multiplies every self-attention (attn1) logit by a fixed factor; null (default) = off, at no cost.</summary>
     public double? SelfAttentionLogitScale { get; init; }

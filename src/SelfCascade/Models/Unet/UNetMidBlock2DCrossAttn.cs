@@ -35,6 +35,7 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module
         for (int i = 0; i < attentions.Count; i++)
         {
             h = attentions[i].Forward(h, inputs.Context, inputs.Attention);
+            h = inputs.AfterLayer(UNetBlockKind.Mid, 0, i, h);
             h = resnets[i + 1].Forward(h, inputs.Emb);
         }
         return h.MoveToOuterDisposeScope();

@@ -35,7 +35,10 @@ public sealed class UpBlock2D : UNetUpBlock
         {
             Tensor next;
             using (var layer = torch.NewDisposeScope())
-                next = resnets[i].Forward(torch.cat([h, skips[skips.Count - 1 - i]], 1), inputs.Emb).MoveToOuterDisposeScope();
+            {
+                var r = resnets[i].Forward(torch.cat([h, skips[skips.Count - 1 - i]], 1), inputs.Emb);
+                next = inputs.AfterLayer(UNetBlockKind.Up, Index, i, r).MoveToOuterDisposeScope();
+            }
             if (!ReferenceEquals(h, hidden)) h.Dispose();
             h = next;
         }
