@@ -23,6 +23,7 @@ public static class CliApp
         };
         root.Add(InspectCommand.Create(console));
         root.Add(GenerateCommand.Create(console));
+        root.Add(GenerateVideoCommand.Create(console));
         root.Add(PlanCommand.Create(console));
         root.Add(UpscaleCommand.Create(console));
         root.Add(CompareCommand.Create(console));
@@ -33,6 +34,7 @@ public static class CliApp
         root.Add(ConvertUpsamplersCommand.Create(console));
         root.Add(TrainBaseCommand.Create(console));
         root.Add(TrainUpsamplersCommand.Create(console));
+        root.Add(TrainMotionCommand.Create(console));
         root.Add(DoctorCommand.Create(console));
         root.Add(BenchGpuCommand.Create(console));
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };

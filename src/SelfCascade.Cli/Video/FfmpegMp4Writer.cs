@@ -144,4 +144,4 @@ public static class FfmpegMp4Writer
 }
 
 /// <summary>A video could not be encoded; the message is the one line the CLI prints.</summary>
-public sealed class VideoEncodingException(string message) : Exception(message);
+public sealed class VideoEncodingException(string message) : IOException(message);
