@@ -72,6 +72,23 @@ public sealed class FfmpegMp4WriterTests : IDisposable
     }
 
     [Fact]
+    public void FfmpegExitingNonZeroAfterReadingEverythingLeavesNoFile()
+    {
+        if (OperatingSystem.IsWindows()) return; // the stand-in ffmpeg is a shell script
+        // Reads every frame (no broken pipe), writes its output, then fails: only the exit code tells.
+        var bin = Directory.CreateDirectory(Path.Combine(_dir, "bin2")).FullName;
+        var fake = Path.Combine(bin, "ffmpeg");
+        File.WriteAllText(fake, "#!/bin/sh\ncat > /dev/null\nfor a; do last=\"$a\"; done\necho almost > \"$last\"\necho 'fake ffmpeg: muxer failed' >&2\nexit 3\n");
+        File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var outDir = Directory.CreateDirectory(Path.Combine(_dir, "out2")).FullName;
+        var path = Path.Combine(outDir, "clip.mp4");
+        var e = Assert.Throws<VideoEncodingException>(() => FfmpegMp4Writer.Write(fake, path, VideoTestClips.Gradient(16, 16, 2), 8));
+        Assert.Contains("exit code 3", e.Message);
+        Assert.Contains("fake ffmpeg: muxer failed", e.Message);
+        Assert.Empty(Directory.GetFiles(outDir));
+    }
+
+    [Fact]
     public void AMissingFfmpegIsAClearError()
     {
         var path = Path.Combine(_dir, "x.mp4");
