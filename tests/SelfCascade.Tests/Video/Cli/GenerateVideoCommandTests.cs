@@ -80,6 +80,22 @@ public sealed class GenerateVideoCommandTests : IDisposable
     }
 
     [Fact]
+    public void WithoutModelOptionsTheEmbeddedModelAndMotionAdapterRun()
+    {
+        // The README's command (at 64 px and 2 steps to stay quick): models/emoji-base + models/emoji-motion, offline.
+        var (code, stdout, err) = CliRunner.Run("generate-video", "--prompt", "red heart, zooming in", "--size", "64x64", "--frames", "8",
+            "--steps", "2", "--out", Out("readme.webp"));
+        Assert.True(code == 0, err);
+        Assert.Equal(Out("readme.webp"), stdout.Trim());
+        var (frames, _) = AnimatedImageDecoder.Decode(Out("readme.webp"));
+        Assert.Equal(8, frames.Count);
+        Assert.All(frames, f => Assert.Equal((64, 64), (f.Width, f.Height)));
+        var meta = AnimatedWebP.ReadMetadata(File.ReadAllBytes(Out("readme.webp")));
+        Assert.Equal("emoji-motion", meta["motion_adapter"]);
+        Assert.Equal("emoji-base", meta["model"]);
+    }
+
+    [Fact]
     public void GifAboveTheNativeSizeRunsTheCascade()
     {
         var (code, _, err) = CliRunner.Run("generate-video", "--motion-adapter", _adapter, "--prompt", "blue circle, bouncing",
