@@ -44,4 +44,10 @@ public sealed class VideoUNetForwardOptions
 
     /// <summary>Block-output hook on the spatial network, frames folded into the batch as (B*F, C, h, w), index b*F + f.</summary>
     public IUNetFeatureHook? FeatureHook { get; init; }
+
+    /// <summary>
+    /// Sees (and may replace) the hidden state after every layer's temporal layers (AnimateDiff: the motion module's
+    /// output), frames folded as for <see cref="FeatureHook"/>. Null = none.
+    /// </summary>
+    public IUNetLayerHook? LayerHook { get; init; }
 }

@@ -46,7 +46,7 @@ public sealed class UNetMotionModel : IVideoUNet
         var context = encoderHiddenStates.to(Unet.Device).repeat_interleave(frames, 0);
         var unetOptions = new UNetForwardOptions
         {
-            LayerHook = new MotionLayerHook(Adapter, frames),
+            LayerHook = new MotionLayerHook(Adapter, frames, options?.LayerHook),
             FeatureHook = options?.FeatureHook,
             SelfAttentionEntropyRatio = options?.SelfAttentionEntropyRatio,
         };
@@ -79,12 +79,16 @@ public sealed class UNetMotionModel : IVideoUNet
 }
 
 /// <summary>Runs the adapter's motion module for each layer the image UNet reports (see <see cref="UNetMotionModel"/>).</summary>
-internal sealed class MotionLayerHook(MotionAdapter adapter, int frames) : IUNetLayerHook
+internal sealed class MotionLayerHook(MotionAdapter adapter, int frames, IUNetLayerHook? after) : IUNetLayerHook
 {
-    public Tensor? OnLayerOutput(UNetBlockKind kind, int block, int layer, Tensor hidden) => kind switch
+    public Tensor? OnLayerOutput(UNetBlockKind kind, int block, int layer, Tensor hidden)
     {
-        UNetBlockKind.Down => adapter.Down(block)[layer].Forward(hidden, frames),
-        UNetBlockKind.Up => adapter.Up(block)[layer].Forward(hidden, frames),
-        _ => adapter.Mid is { } mid ? mid[layer].Forward(hidden, frames) : null,
-    };
+        var moved = kind switch
+        {
+            UNetBlockKind.Down => adapter.Down(block)[layer].Forward(hidden, frames),
+            UNetBlockKind.Up => adapter.Up(block)[layer].Forward(hidden, frames),
+            _ => adapter.Mid is { } mid ? mid[layer].Forward(hidden, frames) : null,
+        };
+        return after?.OnLayerOutput(kind, block, layer, moved ?? hidden) ?? moved;
+    }
 }
