@@ -130,6 +130,9 @@ public sealed class MotionAdapterTask : TrainingTask
 
     public override void AfterOptimizerStep(long step) => _steps = step;
 
+    /// <summary>A resumed run counts from its checkpoint's step (even when no step is left to train).</summary>
+    public override void LoadExtraState(Checkpoint checkpoint) => _steps = checkpoint.State.Step;
+
     public override void Finish(string outputDir) => Save(_adapter, Path.Combine(outputDir, AdapterFolder), _steps);
 
     /// <summary>
