@@ -25,7 +25,7 @@ public sealed class TrainCommandTests : IDisposable
         var o = new StringWriter();
         var e = new StringWriter();
         var console = new CliConsole(o, e, interactive: false);
-        var root = new RootCommand("test") { CliApp.LibTorchOption, create(console) };
+        var root = new RootCommand("test") { CliApp.LibTorchOption, CliApp.ThreadsOption, create(console) };
         var parsed = root.Parse(args);
         Assert.Empty(parsed.Errors);
         int code = parsed.Invoke(new InvocationConfiguration { Output = o, Error = e, EnableDefaultExceptionHandler = false });
