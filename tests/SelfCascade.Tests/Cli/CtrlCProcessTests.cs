@@ -17,6 +17,11 @@ public sealed class CtrlCProcessTests : IDisposable
     public async Task SigIntStopsTheRealProcessWith130AndNoFile()
     {
         if (!OperatingSystem.IsLinux()) return;
+        // A background job of a non-interactive shell (`cmd &` in a script) starts with SIGINT ignored, and children
+        // inherit that, so the CLI would never see the signal: say so instead of timing out.
+        var ignored = File.ReadLines("/proc/self/status").First(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        Assert.True((Convert.ToUInt64(ignored["SigIgn:".Length..].Trim(), 16) & (1UL << 1)) == 0,
+            "SIGINT is ignored in the test process (started as a background job of a non-interactive shell?); run the tests in the foreground");
         var model = TinyModelFolders.BuildSd(Path.Combine(_dir, "model"));
         var output = Path.Combine(_dir, "never.png");
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
