@@ -25,6 +25,20 @@ public sealed class ModelConstruction : IDisposable
     /// <summary>Until disposed, new parameters are created on <paramref name="device"/> in <paramref name="dtype"/>.</summary>
     public static ModelConstruction On(Device? device, ScalarType? dtype = null) => new(device, dtype);
 
+    /// <summary>
+    /// A network built by <paramref name="build"/> on <paramref name="device"/> (default CPU) in <paramref name="dtype"/>
+    /// (default float32), its weights loaded by <paramref name="load"/>, in eval mode; disposed if loading fails.
+    /// </summary>
+    public static T BuildLoaded<T>(Func<T> build, Action<T> load, Device? device, ScalarType? dtype) where T : nn.Module
+    {
+        T model;
+        using (On(device ?? torch.CPU, dtype ?? ScalarType.Float32)) model = build();
+        try { load(model); }
+        catch { model.Dispose(); throw; }
+        model.eval();
+        return model;
+    }
+
     public void Dispose()
     {
         if (_disposed) return;

@@ -103,12 +103,7 @@ public sealed class UNet2DConditionModel : nn.Module
     {
         var config = UNet2DConditionConfig.Load(Path.Combine(componentDir, "config.json"));
         var files = WeightLoader.ResolveWeightFiles(componentDir, variant);
-        UNet2DConditionModel model;
-        using (ModelConstruction.On(device ?? torch.CPU, dtype ?? ScalarType.Float32)) model = new UNet2DConditionModel(config);
-        try { WeightLoader.Load(model, files); }
-        catch { model.Dispose(); throw; }
-        model.eval();
-        return model;
+        return ModelConstruction.BuildLoaded(() => new UNet2DConditionModel(config), m => WeightLoader.Load(m, files), device, dtype);
     }
 
     /// <summary>
@@ -118,12 +113,7 @@ public sealed class UNet2DConditionModel : nn.Module
     public static UNet2DConditionModel FromWeights(UNet2DConditionConfig config, IReadOnlyList<ITensorSource> sources,
         Device? device = null, ScalarType? dtype = null)
     {
-        UNet2DConditionModel model;
-        using (ModelConstruction.On(device ?? torch.CPU, dtype ?? ScalarType.Float32)) model = new UNet2DConditionModel(config);
-        try { WeightLoader.Load(model, sources); }
-        catch { model.Dispose(); throw; }
-        model.eval();
-        return model;
+        return ModelConstruction.BuildLoaded(() => new UNet2DConditionModel(config), m => WeightLoader.Load(m, sources), device, dtype);
     }
 
     /// <summary>Number of 2x upsamplers; latents whose sides are not multiples of 2^this use explicit sizes.</summary>

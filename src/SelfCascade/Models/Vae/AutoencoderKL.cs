@@ -38,24 +38,14 @@ public sealed partial class AutoencoderKL : nn.Module, ILegacyKeyMap
     {
         var config = AutoencoderKLConfig.Load(Path.Combine(componentDir, "config.json"));
         var files = WeightLoader.ResolveWeightFiles(componentDir, variant);
-        AutoencoderKL model;
-        using (ModelConstruction.On(device ?? torch.CPU, dtype ?? ScalarType.Float32)) model = new AutoencoderKL(config);
-        try { WeightLoader.Load(model, files); }
-        catch { model.Dispose(); throw; }
-        model.eval();
-        return model;
+        return ModelConstruction.BuildLoaded(() => new AutoencoderKL(config), m => WeightLoader.Load(m, files), device, dtype);
     }
 
     /// <summary>Builds the network from <paramref name="config"/> and streams weights from open tensor sources.</summary>
     public static AutoencoderKL FromWeights(AutoencoderKLConfig config, IReadOnlyList<ITensorSource> sources,
         Device? device = null, ScalarType? dtype = null)
     {
-        AutoencoderKL model;
-        using (ModelConstruction.On(device ?? torch.CPU, dtype ?? ScalarType.Float32)) model = new AutoencoderKL(config);
-        try { WeightLoader.Load(model, sources); }
-        catch { model.Dispose(); throw; }
-        model.eval();
-        return model;
+        return ModelConstruction.BuildLoaded(() => new AutoencoderKL(config), m => WeightLoader.Load(m, sources), device, dtype);
     }
 
     public double ScalingFactor => Config.ScalingFactor;

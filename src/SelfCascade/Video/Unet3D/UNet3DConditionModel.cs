@@ -91,24 +91,14 @@ public sealed class UNet3DConditionModel : nn.Module, IVideoUNet
     {
         var config = UNet3DConditionConfig.Load(Path.Combine(componentDir, "config.json"));
         var files = WeightLoader.ResolveWeightFiles(componentDir, variant);
-        UNet3DConditionModel model;
-        using (ModelConstruction.On(device ?? torch.CPU, dtype ?? ScalarType.Float32)) model = new UNet3DConditionModel(config);
-        try { WeightLoader.Load(model, files); }
-        catch { model.Dispose(); throw; }
-        model.eval();
-        return model;
+        return ModelConstruction.BuildLoaded(() => new UNet3DConditionModel(config), m => WeightLoader.Load(m, files), device, dtype);
     }
 
     /// <summary>Builds the network from <paramref name="config"/> and streams weights from open tensor sources.</summary>
     public static UNet3DConditionModel FromWeights(UNet3DConditionConfig config, IReadOnlyList<ITensorSource> sources,
         Device? device = null, ScalarType? dtype = null)
     {
-        UNet3DConditionModel model;
-        using (ModelConstruction.On(device ?? torch.CPU, dtype ?? ScalarType.Float32)) model = new UNet3DConditionModel(config);
-        try { WeightLoader.Load(model, sources); }
-        catch { model.Dispose(); throw; }
-        model.eval();
-        return model;
+        return ModelConstruction.BuildLoaded(() => new UNet3DConditionModel(config), m => WeightLoader.Load(m, sources), device, dtype);
     }
 
     public int InChannels => Config.InChannels;
