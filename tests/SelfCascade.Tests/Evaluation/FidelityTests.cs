@@ -58,14 +58,24 @@ public sealed class FidelityTests(DesignFeatureNet fixture) : IClassFixture<Desi
         AssertIncreasing("tiling, other set", new[] { 1, 2, 3, 4 }.Select(k => Fd(_real, _generated.Select(i => Tile(i, k)).ToList())));
     }
 
+    // KID's ranking of 2x2 tiling is checked against the set's own copies: against the independent set it sits inside
+    // the spread that the feature net's training numerics cause (nets trained with seeds 0-5, 80-image subsets:
+    // clean -0.012..-0.005 ± 0.005, 2x2 -0.009..0.026, one seed below clean + 1 std; own set: clean -0.021..-0.013
+    // ± 0.003, 2x2 at least 0.009 above clean + 3 std). 3x3 tiling is ranked against the independent set too.
     [Fact]
     public void KidRanksTilingAndPatchMetricsRun()
     {
         var opts = new FidelityOptions(KidSubsetSize: 80, KidSubsets: 50, PatchSize: 24, RandomPatches: 0, Seed: 3);
+        var own = FidelityMetrics.Compare(_extractor, _real, _real, opts);
+        var ownTiled = FidelityMetrics.Compare(_extractor, _real, _real.Select(i => Tile(i, 2)).ToList(), opts);
+        var ownTiled3 = FidelityMetrics.Compare(_extractor, _real, _real.Select(i => Tile(i, 3)).ToList(), opts);
+        Assert.True(ownTiled.Kid.Mean > own.Kid.Mean + 3 * own.Kid.Std, $"KID own {own.Kid.Mean} ± {own.Kid.Std}, 2x2 {ownTiled.Kid.Mean}");
+        Assert.True(ownTiled3.Kid.Mean > ownTiled.Kid.Mean, $"KID own 2x2 {ownTiled.Kid.Mean}, 3x3 {ownTiled3.Kid.Mean}");
+
         var clean = FidelityMetrics.Compare(_extractor, _real, _generated, opts);
         var tiled = FidelityMetrics.Compare(_extractor, _real, _generated.Select(i => Tile(i, 2)).ToList(), opts);
         var tiled3 = FidelityMetrics.Compare(_extractor, _real, _generated.Select(i => Tile(i, 3)).ToList(), opts);
-        Assert.True(tiled.Kid.Mean > clean.Kid.Mean + clean.Kid.Std, $"KID clean {clean.Kid.Mean} ± {clean.Kid.Std}, tiled {tiled.Kid.Mean}");
+        Assert.True(tiled3.Kid.Mean > clean.Kid.Mean + 3 * clean.Kid.Std, $"KID clean {clean.Kid.Mean} ± {clean.Kid.Std}, 3x3 {tiled3.Kid.Mean}");
         Assert.True(tiled3.Kid.Mean > tiled.Kid.Mean, $"KID 2x2 {tiled.Kid.Mean}, 3x3 {tiled3.Kid.Mean}");
         Assert.True(tiled.Fd > clean.Fd);
         Assert.Equal(96 * 4, clean.PatchCount);
