@@ -34,12 +34,10 @@ public sealed class FeatureNetTests : IDisposable
         // The intended use: classify which design (16 prototypes, each seen in augmented crops).
         var designs = RandomSet(seed: 100, count: 16, size: 48);
         var data = Enumerable.Range(0, 64).Select(i => (designs[i % 16], i % 16)).ToList();
-        var sw = System.Diagnostics.Stopwatch.StartNew();
         using var result = new Disposer(FeatureNetTrainer.Train(data, new FeatureNetTrainOptions { InputSize = 48, Epochs = 10, BatchSize = 16, LearningRate = 3e-3 }));
         var h = result.Value.History;
         Assert.Equal(10, h.Count);
         Assert.True(h[^1].Loss < 0.6 * h[0].Loss, $"loss {string.Join(" ", h.Select(e => e.Loss.ToString("F3")))}");
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"training took {sw.Elapsed}");
     }
 
     [Fact]
