@@ -12,8 +12,16 @@ public sealed record UpsamplerSpec(string Name, IReadOnlyList<string> Dirs);
 /// <summary>A served LoRA file (`serve --lora NAME=FILE`).</summary>
 public sealed record LoraSpec(string Name, string Path);
 
-/// <summary>A LoRA a job uses, by its served name, merged at <paramref name="Scale"/> (UNet and text encoders alike, as `--lora FILE:SCALE`).</summary>
-public sealed record LoraUse(string Name, double Scale);
+/// <summary>
+/// A LoRA a job uses, by its served name, merged at <paramref name="Scale"/> (UNet and text encoders alike, as
+/// `--lora FILE:SCALE`), or with another scale for the text encoder(s) (A1111's &lt;lora:NAME:TE:UNET&gt;).
+/// </summary>
+public sealed record LoraUse(string Name, double Scale)
+{
+    /// <summary>Null: <see cref="Scale"/>.</summary>
+    public double? TextEncoderScale { get; init; }
+    public double TextEncoder => TextEncoderScale ?? Scale;
+}
 
 /// <summary>
 /// The server's table of feature-upsampler sets and LoRA files: name -> files, fixed at start-up and validated then
@@ -105,7 +113,8 @@ public sealed class ServedExtras
         {
             if (l.Name is null) throw new JobRequestException("a LoRA needs a name");
             ResolveLora(l.Name);
-            if (!double.IsFinite(l.Scale) || Math.Abs(l.Scale) > 100) throw new JobRequestException($"LoRA '{Short(l.Name)}': scale {l.Scale} must be finite and within ±100");
+            foreach (var s in new[] { l.Scale, l.TextEncoder })
+                if (!double.IsFinite(s) || Math.Abs(s) > 100) throw new JobRequestException($"LoRA '{Short(l.Name)}': scale {s} must be finite and within ±100");
         }
     }
 
@@ -119,7 +128,7 @@ public sealed class ServedExtras
         LoraStack.Apply(pipe, loras.Select(l => new LoraFileUse(ResolveLora(l.Name).Path, l.UnetScale, l.TextEncoderScale)).ToList());
 
     public LoraStack ApplyLoras(StableDiffusionPipeline pipe, IReadOnlyList<LoraUse> loras) =>
-        ApplyLoras(pipe, loras.Select(l => new LoraFileUseByName(l.Name, l.Scale, l.Scale)));
+        ApplyLoras(pipe, loras.Select(l => new LoraFileUseByName(l.Name, l.Scale, l.TextEncoder)));
 
     /// <summary>The tuned cascade's injector for a served set, as generate --upsamplers builds it (null for null); the caller disposes it.</summary>
     public FeatureUpsamplerInjector? CreateInjector(string? name, StableDiffusionPipeline pipe) => name is null ? null
@@ -127,7 +136,9 @@ public sealed class ServedExtras
 
     /// <summary>"name:scale, ..." as the PNG metadata and job records show it.</summary>
     public static string Describe(IEnumerable<LoraUse> loras) =>
-        string.Join(", ", loras.Select(l => $"{l.Name}:{l.Scale.ToString(CultureInfo.InvariantCulture)}"));
+        string.Join(", ", loras.Select(l => l.TextEncoder == l.Scale ? $"{l.Name}:{Num(l.Scale)}" : $"{l.Name}:unet={Num(l.Scale)}:te={Num(l.TextEncoder)}"));
+
+    private static string Num(double d) => d.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>NAME=VALUE as the serve options take it (the name before the first '=').</summary>
     public static (string Name, string Value) SplitNameValue(string spec, string option)

@@ -385,7 +385,11 @@ public sealed class JobQueue : IDisposable
         if (r.Upsamplers is not null) o["upsamplers"] = r.Upsamplers;
         if (r.Loras.Count > 0)
             o["loras"] = new System.Text.Json.Nodes.JsonArray(r.Loras.Select(l =>
-                (System.Text.Json.Nodes.JsonNode?)new System.Text.Json.Nodes.JsonObject { ["name"] = l.Name, ["scale"] = l.Scale }).ToArray());
+                {
+                var lo = new System.Text.Json.Nodes.JsonObject { ["name"] = l.Name, ["scale"] = l.Scale };
+                if (l.TextEncoder != l.Scale) lo["text_encoder_scale"] = l.TextEncoder;
+                return (System.Text.Json.Nodes.JsonNode?)lo;
+            }).ToArray());
         return o.ToJsonString();
     }
 
