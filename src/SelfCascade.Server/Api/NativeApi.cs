@@ -163,7 +163,7 @@ public sealed class NativeApi : IEndpointModule
     /// <summary>The body's LoRAs (names are checked against the served table when the job is submitted).</summary>
     private static IReadOnlyList<SelfCascade.Server.Extras.LoraUse> Loras(LoraBody[]? loras) =>
         (loras ?? []).Select((l, i) => new SelfCascade.Server.Extras.LoraUse(
-            l?.Name ?? throw new JobRequestException($"loras[{i}]: name is missing"), l.Scale ?? 1.0)).ToList();
+            l?.Name ?? throw new JobRequestException($"loras[{i}]: name is missing"), l.Scale ?? 1.0) { TextEncoderScale = l.TextEncoderScale }).ToList();
 
     private static GenerateBody WithSeed(GenerateBody b, long seed)
     {

@@ -75,6 +75,8 @@ public sealed class LoraBody
 {
     [JsonPropertyName("name")] public string? Name { get; set; }
     [JsonPropertyName("scale")] public double? Scale { get; set; }
+    /// <summary>Another scale for the text encoder(s) (default: scale), as ComfyUI's strength_clip / A1111's &lt;lora:NAME:TE:UNET&gt;.</summary>
+    [JsonPropertyName("text_encoder_scale")] public double? TextEncoderScale { get; set; }
 }
 
 /// <summary>A job as the native API shows it.</summary>
