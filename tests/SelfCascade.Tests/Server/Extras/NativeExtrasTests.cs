@@ -122,6 +122,34 @@ public sealed class NativeExtrasTests(ExtrasServerFixture f) : IClassFixture<Ext
     }
 
     [Fact]
+    public async Task ACancelledLoraJobRestoresTheWeights()
+    {
+        var twoSteps = new TaskCompletionSource();
+        string? id = null;
+        void Watch(SelfCascade.Server.Jobs.JobEvent e)
+        {
+            if (e.JobId == id && e.Type == SelfCascade.Server.Jobs.JobEventTypes.Progress && e.Phase == "denoise" && e.Step >= 2) twoSteps.TrySetResult();
+        }
+        _s.Jobs.EventPublished += Watch;
+        try
+        {
+            id = await _s.SubmitAsync(new
+            {
+                prompt = "a photo of a red circle", seed = 0, steps = 400, size = "32x32", preview_every = 0, loras = new[] { new { name = "style", scale = 1.0 } },
+            });
+            await twoSteps.Task.WaitAsync(TimeSpan.FromMinutes(2));
+            using var cancel = await _s.Client.PostAsync($"/api/jobs/{id}/cancel", null);
+            Assert.Equal("cancelled", (await _s.WaitAsync(id)).GetProperty("status").GetString());
+        }
+        finally
+        {
+            _s.Jobs.EventPublished -= Watch;
+        }
+        var (plainPng, _) = await RunAsync(Body());
+        Assert.Equal(Cli("plain.png").Pixels, Decode(plainPng).Pixels);
+    }
+
+    [Fact]
     public async Task UnknownNamesAre400sListingTheServedOnes()
     {
         foreach (var (body, expect) in new (object, string)[]
