@@ -71,11 +71,11 @@ public sealed class ServedExtras
             if (_loras.ContainsKey(l.Name)) throw new ArgumentException($"--lora: two LoRAs are named '{l.Name}'");
             try
             {
-                // LoRA files are small: read the whole file now so a broken one fails the start, not a job.
+                // LoRA files are small: read the whole file now so a broken one (or one with no LoRA layer: Load
+                // throws) fails the start, not a job. Stray keys would fail every job (no --lora-lenient here).
                 using var set = LoraSet.Load(l.Path);
                 if (set.UnknownKeys.Count > 0)
                     throw new LoraException($"{l.Path}: {set.UnknownKeys.Count} key(s) belong to no LoRA layout: {string.Join(", ", set.UnknownKeys.Take(5))}");
-                if (set.Layers.Count == 0) throw new LoraException($"{l.Path}: no LoRA layer");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
             {

@@ -192,6 +192,17 @@ public sealed class NativeExtrasTests(ExtrasServerFixture f) : IClassFixture<Ext
         var notLora = Path.Combine(f.UpsamplerDir, "upsamplers.safetensors");
         e = Assert.Throws<ArgumentException>(() => ServerApp.Build(Options([], [new LoraSpec("weights", notLora)])));
         Assert.StartsWith("--lora weights:", e.Message);
+        var stray = Path.Combine(_dir, "stray.safetensors");
+        using (var src = SelfCascade.IO.SafeTensorsFile.Open(f.StyleLora))
+        {
+            var tensors = src.Entries.Keys.ToDictionary(k => k, k => src.Read(k));
+            tensors["something_else.weight"] = TorchSharp.torch.ones(3);
+            SelfCascade.IO.SafeTensorsWriter.Save(stray, tensors);
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+        e = Assert.Throws<ArgumentException>(() => ServerApp.Build(Options([], [new LoraSpec("stray", stray)])));
+        Assert.StartsWith("--lora stray:", e.Message);
+        Assert.Contains("something_else.weight", e.Message);
         e = Assert.Throws<ArgumentException>(() => ServerApp.Build(Options([new UpsamplerSpec("empty", [_dir])], [])));
         Assert.StartsWith("--upsamplers empty:", e.Message);
         Assert.Contains("config.json is missing", e.Message);
