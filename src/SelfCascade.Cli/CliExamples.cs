@@ -38,7 +38,7 @@ public static partial class CliExamples
         ["generate-video"] = ["selfcascade generate-video --prompt \"red heart, zooming in\" --size 128x128 --frames 8 --out heart.mp4"],
         ["motion-data"] = ["selfcascade motion-data --renders data/render/128/train --out motion-clips --clips 20"],
         ["train-motion"] = ["selfcascade train-motion --data data/render/128/train --out runs/motion --steps 2000 --batch 4"],
-        ["serve"] = ["selfcascade serve", "selfcascade serve --model sd21=/models/sd21-base --port 7860 --data ~/.selfcascade"],
+        ["serve"] = ["selfcascade serve", "selfcascade serve --model sd21=/models/sd21-base --port 7860 --data ~/.selfcascade", "selfcascade serve --model sd21=/models/sd21-base --upsamplers tuned=runs/up-2x,runs/up-4x --lora style=loras/style.safetensors"],
         ["train-feature-net"] = ["selfcascade train-feature-net --data data --out runs/featurenet --epochs 40"],
     };
 

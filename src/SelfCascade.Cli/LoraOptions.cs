@@ -34,37 +34,13 @@ public sealed class LoraOptions
         return (spec, 1.0);
     }
 
-    /// <summary>Loads and merges every --lora into the pipeline; disposing the result restores the weights.</summary>
+    /// <summary>Loads and merges every --lora into the pipeline (<see cref="LoraStack"/>); disposing the result restores the weights.</summary>
     public IDisposable Apply(ParseResult p, StableDiffusionPipeline pipe, TextWriter? log = null)
     {
         var specs = p.GetValue(Lora) ?? [];
-        bool lenient = p.GetValue(Lenient);
-        var applied = new Stack<IDisposable>();
-        try
-        {
-            foreach (var spec in specs)
-            {
-                var (path, scale) = Parse(spec);
-                using var set = LoraSet.Load(path);
-                var app = pipe.ApplyLora(set, scale, lenient);
-                applied.Push(app);
-                log?.WriteLine($"lora: {Path.GetFileName(path)} x{scale.ToString(CultureInfo.InvariantCulture)}: {app.Report.Matched.Count} of {app.Report.LayerCount} layers merged" +
-                    (app.Report.Unmatched.Count > 0 ? $", {app.Report.Unmatched.Count} skipped" : ""));
-            }
-        }
-        catch
-        {
-            while (applied.Count > 0) applied.Pop().Dispose();
-            throw;
-        }
-        return new Restore(applied);
-    }
-
-    private sealed class Restore(Stack<IDisposable> applied) : IDisposable
-    {
-        public void Dispose()
-        {
-            while (applied.Count > 0) applied.Pop().Dispose();
-        }
+        return LoraStack.Apply(pipe, specs.Select(spec => { var (path, scale) = Parse(spec); return new LoraFileUse(path, scale); }).ToList(),
+            p.GetValue(Lenient), (use, app) =>
+                log?.WriteLine($"lora: {Path.GetFileName(use.Path)} x{use.UnetScale.ToString(CultureInfo.InvariantCulture)}: {app.Report.Matched.Count} of {app.Report.LayerCount} layers merged" +
+                    (app.Report.Unmatched.Count > 0 ? $", {app.Report.Unmatched.Count} skipped" : "")));
     }
 }

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SelfCascade.Server.Api;
+using SelfCascade.Server.Extras;
 using SelfCascade.Server.Jobs;
 using SelfCascade.Server.Models;
 using SelfCascade.Server.Storage;
@@ -58,6 +59,7 @@ public static class ServerApp
 
         // The engine is created before the server listens, so a bad model or data dir fails the start, and jobs a
         // previous process left queued or running are marked interrupted first.
+        var extras = new ServedExtras(options.Upsamplers, options.Loras);
         var store = new JobStore(Path.Combine(options.DataDir, "jobs.db"));
         var interrupted = store.MarkInterrupted(DateTimeOffset.UtcNow);
         ModelRegistry? models = null;
@@ -74,12 +76,13 @@ public static class ServerApp
         var outputs = new OutputStore(options.DataDir);
         var queue = new JobQueue(models, store, outputs, new JobQueueOptions
         {
-            MaxQueue = options.MaxQueue, Limits = options.Limits, ShutdownGrace = options.ShutdownGrace,
+            MaxQueue = options.MaxQueue, Limits = options.Limits, ShutdownGrace = options.ShutdownGrace, Extras = extras,
         });
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(_ => store);
         builder.Services.AddSingleton(_ => models);
         builder.Services.AddSingleton(outputs);
+        builder.Services.AddSingleton(extras);
         builder.Services.AddSingleton(_ => queue);
         builder.Services.AddSingleton(new StartupReport(interrupted.Count));
         builder.Services.AddHostedService<JobEngineLifetime>();

@@ -1,4 +1,5 @@
 using SelfCascade.Pipelines;
+using SelfCascade.Server.Extras;
 using SelfCascade.Server.Jobs;
 using SelfCascade.Server.Models;
 
@@ -9,6 +10,10 @@ public sealed class ServerOptions
 {
     /// <summary>Served models; the first is the default.</summary>
     public required IReadOnlyList<ModelSpec> Models { get; init; }
+    /// <summary>Feature-upsampler sets requests may name (serve --upsamplers NAME=PATH[,PATH...]); validated at start.</summary>
+    public IReadOnlyList<UpsamplerSpec> Upsamplers { get; init; } = [];
+    /// <summary>LoRA files requests may name (serve --lora NAME=FILE); validated at start.</summary>
+    public IReadOnlyList<LoraSpec> Loras { get; init; } = [];
     public string Host { get; init; } = "127.0.0.1";
     /// <summary>0 = any free port (tests); the bound address is in <see cref="ServerApp.Addresses"/>.</summary>
     public int Port { get; init; } = 7860;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using SelfCascade.Pipelines;
 using SelfCascade.Runtime;
 using SelfCascade.Server;
+using SelfCascade.Server.Extras;
 using SelfCascade.Server.Jobs;
 using SelfCascade.Server.Models;
 
@@ -30,9 +31,19 @@ public static class ServeCommand
         var memory = new Option<double?>("--model-memory") { Description = "GiB of model weights kept resident (least recently used unloaded beyond; default half the available memory)" };
         var maxPixels = new Option<long?>("--max-pixels") { Description = "Largest output (width x height) a request may ask for (default 4096x4096)" };
         var grace = new Option<double>("--shutdown-grace") { Description = "Seconds a running job may take to finish on SIGTERM before it is cancelled", DefaultValueFactory = _ => 5 };
+        var upsamplers = new Option<string[]>("--upsamplers")
+        {
+            Description = "A feature-upsampler set requests may name: NAME=PATH[,PATH...], one checkpoint folder (or train-upsamplers --out folder) per upscaling stage, as generate --upsamplers (repeatable)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var lora = new Option<string[]>("--lora")
+        {
+            Description = "A LoRA file requests may name: NAME=FILE (repeatable); requests give names and scales, never paths",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var cmd = new Command("serve", "Serve the models over HTTP: native JSON API with Server-Sent Events (docs/SERVER.md)")
         {
-            model, port, host, apiKey, data, maxQueue, device, dtype, memory, maxPixels, grace,
+            model, port, host, apiKey, data, maxQueue, device, dtype, memory, maxPixels, grace, upsamplers, lora,
         };
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
@@ -55,6 +66,8 @@ public static class ServeCommand
                 ModelMemoryBudgetBytes = p.GetValue(memory) is double gib ? (long)(gib * (1L << 30)) : null,
                 Limits = p.GetValue(maxPixels) is long mp ? new JobLimits { MaxPixels = mp } : new JobLimits(),
                 ShutdownGrace = TimeSpan.FromSeconds(Math.Max(0, p.GetValue(grace))),
+                Upsamplers = ParseUpsamplers(p.GetValue(upsamplers) ?? []),
+                Loras = ParseLoras(p.GetValue(lora) ?? []),
             };
             TorchRuntime.ResolveDevice(options.Pipeline.Device);
             using var app = ServerApp.Build(options, configureLogging: l => l.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
@@ -69,6 +82,21 @@ public static class ServeCommand
         }));
         return cmd;
     }
+
+    /// <summary>--upsamplers NAME=PATH[,PATH...]: the paths made absolute (validated when the server starts).</summary>
+    public static List<UpsamplerSpec> ParseUpsamplers(IEnumerable<string> values) => values.Select(v =>
+    {
+        var (name, paths) = ServedExtras.SplitNameValue(v, "--upsamplers");
+        var dirs = paths.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(Path.GetFullPath).ToList();
+        return new UpsamplerSpec(name, dirs);
+    }).ToList();
+
+    /// <summary>--lora NAME=FILE.</summary>
+    public static List<LoraSpec> ParseLoras(IEnumerable<string> values) => values.Select(v =>
+    {
+        var (name, file) = ServedExtras.SplitNameValue(v, "--lora");
+        return new LoraSpec(name, Path.GetFullPath(file));
+    }).ToList();
 
     /// <summary>A model's name from its path or hub id: the folder or file name without extension.</summary>
     public static string DefaultName(string value)

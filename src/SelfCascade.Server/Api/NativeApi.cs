@@ -27,7 +27,10 @@ public sealed class NativeApi : IEndpointModule
         {
             var models = queue.Models.List().Select(m => new ModelView(m.Name, m.Family, m.NativeSize, m.Loaded, m.ResidentBytes,
                 m.DefaultSteps, m.DefaultGuidance, m.DefaultPivotStrength)).ToList();
-            return Results.Json(new ModelListView(models, queue.Models.DefaultName, SchedulerFactory.Names, WireParsing.Methods));
+            var extras = queue.Extras;
+            return Results.Json(new ModelListView(models, queue.Models.DefaultName, SchedulerFactory.Names, WireParsing.Methods,
+                extras.UpsamplerNames.Select(n => new UpsamplerView(n, extras.UpsamplerStages(n))).ToList(),
+                extras.LoraNames.Select(n => new LoraView(n)).ToList()));
         }).WithName("ListModels").Produces<ModelListView>();
 
         api.MapPost("/jobs", ([FromBody] GenerateBody body) =>
@@ -149,11 +152,18 @@ public sealed class NativeApi : IEndpointModule
             StageOverrides = WireParsing.StageOverrides(b.StageSteps, b.StageStrength, b.StageGuidance),
             PivotMode = WireParsing.ParsePivotMode(b.PivotMode),
             VaeTiling = WireParsing.ParseVaeTiling(b.VaeTiling),
+            Upsamplers = b.Upsamplers,
+            Loras = Loras(b.Loras),
             PreviewEvery = b.PreviewEvery ?? 5,
             Origin = "native",
             ParametersJson = JsonSerializer.Serialize(WithSeed(b, seed)),
         };
     }
+
+    /// <summary>The body's LoRAs (names are checked against the served table when the job is submitted).</summary>
+    private static IReadOnlyList<SelfCascade.Server.Extras.LoraUse> Loras(LoraBody[]? loras) =>
+        (loras ?? []).Select((l, i) => new SelfCascade.Server.Extras.LoraUse(
+            l?.Name ?? throw new JobRequestException($"loras[{i}]: name is missing"), l.Scale ?? 1.0) { TextEncoderScale = l.TextEncoderScale }).ToList();
 
     private static GenerateBody WithSeed(GenerateBody b, long seed)
     {
@@ -193,6 +203,8 @@ public sealed class NativeApi : IEndpointModule
             PivotMode = WireParsing.ParsePivotMode(b.PivotMode),
             VaeTiling = WireParsing.ParseVaeTiling(b.VaeTiling),
             PreviewEvery = b.PreviewEvery ?? 5,
+            Upsamplers = b.Upsamplers,
+            Loras = Loras(b.Loras),
             Image = image,
             Scale = b.Scale ?? 2,
             Origin = "native",
@@ -201,7 +213,7 @@ public sealed class NativeApi : IEndpointModule
             {
                 kind = "upscale", model = b.Model, source, input_width = image.Width, input_height = image.Height, scale = b.Scale ?? 2,
                 prompt = b.Prompt, negative_prompt = b.NegativePrompt, seed, steps = b.Steps ?? 50, guidance = b.Guidance, scheduler = b.Scheduler,
-                pivot_strength = b.PivotStrength,
+                pivot_strength = b.PivotStrength, upsamplers = b.Upsamplers, loras = b.Loras,
             }),
         };
     }

@@ -32,6 +32,10 @@ public sealed class GenerateBody
     [JsonPropertyName("vae_tiling")] public string? VaeTiling { get; set; }
     /// <summary>A latent preview event every N steps (default 5; 0 = none).</summary>
     [JsonPropertyName("preview_every")] public int? PreviewEvery { get; set; }
+    /// <summary>A served feature-upsampler set by name (GET /api/models lists them): the tuned cascade, as generate --upsamplers.</summary>
+    [JsonPropertyName("upsamplers")] public string? Upsamplers { get; set; }
+    /// <summary>Served LoRAs by name, merged in order for this job (as generate --lora FILE:SCALE).</summary>
+    [JsonPropertyName("loras")] public LoraBody[]? Loras { get; set; }
 }
 
 /// <summary>POST /api/upscale: an uploaded image (base64) or a finished job's image, 2x or 4x per side.</summary>
@@ -59,6 +63,20 @@ public sealed class UpscaleBody
     [JsonPropertyName("pivot_mode")] public string? PivotMode { get; set; }
     [JsonPropertyName("vae_tiling")] public string? VaeTiling { get; set; }
     [JsonPropertyName("preview_every")] public int? PreviewEvery { get; set; }
+    /// <summary>A served feature-upsampler set by name (GET /api/models lists them): the tuned cascade, as generate --upsamplers.</summary>
+    [JsonPropertyName("upsamplers")] public string? Upsamplers { get; set; }
+    /// <summary>Served LoRAs by name, merged in order for this job (as generate --lora FILE:SCALE).</summary>
+    [JsonPropertyName("loras")] public LoraBody[]? Loras { get; set; }
+}
+
+/// <summary>A served LoRA a job uses: its name (GET /api/models) and scale (default 1).</summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed class LoraBody
+{
+    [JsonPropertyName("name")] public string? Name { get; set; }
+    [JsonPropertyName("scale")] public double? Scale { get; set; }
+    /// <summary>Another scale for the text encoder(s) (default: scale), as ComfyUI's strength_clip / A1111's &lt;lora:NAME:TE:UNET&gt;.</summary>
+    [JsonPropertyName("text_encoder_scale")] public double? TextEncoderScale { get; set; }
 }
 
 /// <summary>A job as the native API shows it.</summary>
@@ -135,7 +153,19 @@ public sealed record ModelListView(
     [property: JsonPropertyName("models")] IReadOnlyList<ModelView> Models,
     [property: JsonPropertyName("default")] string Default,
     [property: JsonPropertyName("schedulers")] IReadOnlyList<string> Schedulers,
-    [property: JsonPropertyName("methods")] IReadOnlyList<string> Methods);
+    [property: JsonPropertyName("methods")] IReadOnlyList<string> Methods,
+    /// <summary>Served feature-upsampler sets (serve --upsamplers): what a job's "upsamplers" may name.</summary>
+    [property: JsonPropertyName("upsamplers")] IReadOnlyList<UpsamplerView> Upsamplers,
+    /// <summary>Served LoRAs (serve --lora): what a job's "loras" may name.</summary>
+    [property: JsonPropertyName("loras")] IReadOnlyList<LoraView> Loras);
+
+/// <summary>A served feature-upsampler set: its name and how many upscaling stages it has checkpoints for (never its path).</summary>
+public sealed record UpsamplerView(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("stages")] int Stages);
+
+/// <summary>A served LoRA: its name (never its path).</summary>
+public sealed record LoraView([property: JsonPropertyName("name")] string Name);
 
 /// <summary>One Server-Sent Event's data.</summary>
 public sealed record EventView(

@@ -9,7 +9,11 @@ namespace SelfCascade.Server.Jobs;
 /// (cancel/interrupt; a running job must stop within one denoising step, which the library's loops do).
 /// </summary>
 public sealed record CustomJobContext(string JobId, ModelRegistry Models, OutputStore Outputs, string OutputDir,
-    Action<JobEvent> Publish, CancellationToken Cancellation);
+    Action<JobEvent> Publish, CancellationToken Cancellation)
+{
+    /// <summary>Served upsampler sets and LoRAs.</summary>
+    public SelfCascade.Server.Extras.ServedExtras Extras { get; init; } = SelfCascade.Server.Extras.ServedExtras.None;
+}
 
 /// <summary>What a custom job made: image file names in its folder (in order), the first image's size and seed, timings.</summary>
 public sealed record CustomJobResult(IReadOnlyList<string> Images, int Width = 0, int Height = 0, long Seed = 0,

@@ -17,6 +17,8 @@ public sealed class JobQueueOptions
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.Zero;
     /// <summary>What a request may ask for.</summary>
     public JobLimits Limits { get; init; } = new();
+    /// <summary>Served upsampler sets and LoRAs (requests name them).</summary>
+    public SelfCascade.Server.Extras.ServedExtras Extras { get; init; } = SelfCascade.Server.Extras.ServedExtras.None;
 }
 
 /// <summary>What <see cref="JobQueue.Cancel"/> did.</summary>
@@ -68,6 +70,7 @@ public sealed class JobQueue : IDisposable
     public ModelRegistry Models => _models;
     public OutputStore Outputs => _outputs;
     public JobLimits Limits => _options.Limits;
+    public SelfCascade.Server.Extras.ServedExtras Extras => _options.Extras;
 
     /// <summary>
     /// Every job's events as they happen, on the thread that made them (the worker, or a request thread for
@@ -94,12 +97,13 @@ public sealed class JobQueue : IDisposable
     {
         var model = _models.Resolve(request.Model);
         JobValidation.Validate(request, _models.Geometry(model.Name), _options.Limits);
+        if (request.Kind != JobKind.Custom) _options.Extras.Validate(request.Upsamplers, request.Loras);
         var now = DateTimeOffset.UtcNow;
         var id = Guid.NewGuid().ToString("D");
         var info = new JobInfo
         {
             Id = id, Status = JobStatus.Queued, Kind = KindName(request), Model = model.Name,
-            Origin = request.Origin, ParametersJson = request.ParametersJson ?? Summary(request, model.Name), CreatedAt = now,
+            Origin = request.Origin, ParametersJson = WithExtras(request.ParametersJson ?? Summary(request, model.Name), request), CreatedAt = now,
             Seed = request.Generation.Seed,
         };
         var entry = new JobEntry(request, info);
@@ -287,7 +291,7 @@ public sealed class JobQueue : IDisposable
             JobRunner.Outcome? outcome = null;
             try
             {
-                outcome = JobRunner.Run(entry, _models, _outputs, ev => { lock (_lock) Publish(entry, ev); }, entry.Cancellation.Token);
+                outcome = JobRunner.Run(entry, _models, _options.Extras, _outputs, ev => { lock (_lock) Publish(entry, ev); }, entry.Cancellation.Token);
                 status = JobStatus.Done;
             }
             catch (Exception e) when (IsCancellation(e) && entry.Cancellation.IsCancellationRequested)
@@ -371,6 +375,22 @@ public sealed class JobQueue : IDisposable
             i++;
         }
         return info;
+    }
+
+    /// <summary>The record names the served upsamplers and LoRAs a job uses, whatever API submitted it.</summary>
+    private static string WithExtras(string parametersJson, JobRequest r)
+    {
+        if (r.Upsamplers is null && r.Loras.Count == 0) return parametersJson;
+        if (System.Text.Json.Nodes.JsonNode.Parse(parametersJson) is not System.Text.Json.Nodes.JsonObject o) return parametersJson;
+        if (r.Upsamplers is not null) o["upsamplers"] = r.Upsamplers;
+        if (r.Loras.Count > 0)
+            o["loras"] = new System.Text.Json.Nodes.JsonArray(r.Loras.Select(l =>
+                {
+                var lo = new System.Text.Json.Nodes.JsonObject { ["name"] = l.Name, ["scale"] = l.Scale };
+                if (l.TextEncoder != l.Scale) lo["text_encoder_scale"] = l.TextEncoder;
+                return (System.Text.Json.Nodes.JsonNode?)lo;
+            }).ToArray());
+        return o.ToJsonString();
     }
 
     private static string Summary(JobRequest r, string model)

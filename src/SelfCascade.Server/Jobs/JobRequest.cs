@@ -44,6 +44,10 @@ public sealed class JobRequest
     /// <summary>--stage-steps / --stage-strength / --stage-guidance, by stage index (0 = base stage).</summary>
     public IReadOnlyDictionary<int, StageSettings> StageOverrides { get; init; } = new Dictionary<int, StageSettings>();
     public PivotResizeMode PivotMode { get; init; } = PivotResizeMode.Bilinear;
+    /// <summary>A served feature-upsampler set by name (--upsamplers: the tuned cascade); null = tuning-free.</summary>
+    public string? Upsamplers { get; init; }
+    /// <summary>Served LoRAs by name and scale (--lora FILE:SCALE), merged in order for this job and restored afterwards.</summary>
+    public IReadOnlyList<SelfCascade.Server.Extras.LoraUse> Loras { get; init; } = [];
     public VaeTiling VaeTiling { get; init; } = VaeTiling.Auto;
 
     /// <summary>Upscale only: the input image (decoded and size-checked by the caller) and the factor per side (2 or 4).</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using SelfCascade.Imaging;
 using SelfCascade.Pipelines;
+using SelfCascade.Server.Extras;
 using SelfCascade.Server.Models;
 using SelfCascade.Server.Previews;
 using SelfCascade.Server.Storage;
@@ -18,14 +19,14 @@ internal static class JobRunner
     public sealed record Outcome(long Seed, int Width, int Height, IReadOnlyList<string> Images, IReadOnlyList<string> StageImages,
         IReadOnlyList<JobStageTiming> Stages, IReadOnlyDictionary<string, double> Timings);
 
-    public static Outcome Run(JobEntry entry, ModelRegistry models, OutputStore outputs, Action<JobEvent> publish, CancellationToken ct)
+    public static Outcome Run(JobEntry entry, ModelRegistry models, ServedExtras extras, OutputStore outputs, Action<JobEvent> publish, CancellationToken ct)
     {
         var job = entry.Request ?? throw new InvalidOperationException("the job has already ended");
         var id = entry.Info.Id;
         var total = Stopwatch.StartNew();
         ct.ThrowIfCancellationRequested();
         publish(Event(id, JobEventTypes.Progress) with { Phase = "load", Fraction = 0 });
-        if (job.Kind == JobKind.Custom) return RunCustom(entry, job, models, outputs, publish, total, ct);
+        if (job.Kind == JobKind.Custom) return RunCustom(entry, job, models, extras, outputs, publish, total, ct);
         var spec = models.Resolve(job.Model);
         var pipe = models.Acquire(spec.Name, job.Scheduler, out double loadSeconds);
         var dir = outputs.JobDir(id);
@@ -42,10 +43,16 @@ internal static class JobRunner
         var method = upscale ? GenerationMethod.SelfCascade
             : job.Method ?? (w > pipe.NativeSize || h > pipe.NativeSize ? GenerationMethod.SelfCascade : GenerationMethod.Direct);
         var methodName = upscale ? "upscale" : MethodName(method);
+        // As generate/upscale with --lora and --upsamplers: the LoRAs merged into the resident weights first, then the
+        // injector built for the (merged) UNet. Merging into a shared pipeline is safe: one job per device runs at a
+        // time (this worker thread), and both are disposed before the job ends, also on failure or cancellation
+        // (LoraStack restores the weights bit for bit).
+        using var loras = extras.ApplyLoras(pipe, job.Loras);
+        using var injector = extras.CreateInjector(job.Upsamplers, pipe);
         var cascadeRequest = new CascadeRequest
         {
             Request = request, Method = method, BaseSize = job.BaseSize, PivotStrength = job.PivotStrength, StageOverrides = job.StageOverrides,
-            PivotMode = job.PivotMode, VaeTiling = job.VaeTiling, KeepStageImages = false,
+            PivotMode = job.PivotMode, VaeTiling = job.VaeTiling, KeepStageImages = false, Injector = injector,
         };
         var stageFiles = new List<string>();
         var progress = new SyncProgress(g =>
@@ -80,6 +87,8 @@ internal static class JobRunner
                 meta["pivot_strength"] = (cascadeRequest.PivotStrength ?? pipe.DefaultPivotStrength).ToString(CultureInfo.InvariantCulture);
             }
             if (upscale) meta["scale"] = job.Scale.ToString(CultureInfo.InvariantCulture);
+            if (job.Upsamplers is not null) meta["upsamplers"] = job.Upsamplers;
+            if (job.Loras.Count > 0) meta["loras"] = ServedExtras.Describe(job.Loras);
             foreach (var (k, v) in job.ExtraMetadata ?? new Dictionary<string, string>()) meta.TryAdd(k, v);
             var files = new List<string>();
             for (int i = 0; i < result.Images.Count; i++)
@@ -100,13 +109,13 @@ internal static class JobRunner
         }
     }
 
-    private static Outcome RunCustom(JobEntry entry, JobRequest job, ModelRegistry models, OutputStore outputs, Action<JobEvent> publish,
+    private static Outcome RunCustom(JobEntry entry, JobRequest job, ModelRegistry models, ServedExtras extras, OutputStore outputs, Action<JobEvent> publish,
         Stopwatch total, CancellationToken ct)
     {
         var id = entry.Info.Id;
         var dir = outputs.JobDir(id);
         Directory.CreateDirectory(dir);
-        var r = job.Custom!(new CustomJobContext(id, models, outputs, dir, publish, ct));
+        var r = job.Custom!(new CustomJobContext(id, models, outputs, dir, publish, ct) { Extras = extras });
         var timings = new Dictionary<string, double>(r.Timings) { ["total"] = total.Elapsed.TotalSeconds };
         return new Outcome(r.Seed, r.Width, r.Height, r.Images, [], [], timings);
     }

@@ -43,7 +43,8 @@ public sealed class TestServer : IAsyncDisposable
 
     public static async Task<TestServer> StartAsync(IReadOnlyList<ModelSpec>? models = null, string? dataDir = null, int maxQueue = 16,
         string? apiKey = null, string host = "127.0.0.1", JobLimits? limits = null, long maxBodyBytes = 32L << 20,
-        long? modelMemoryBudget = null, Func<string, PipelineOptions, StableDiffusionPipeline>? loader = null, TimeSpan? shutdownGrace = null)
+        long? modelMemoryBudget = null, Func<string, PipelineOptions, StableDiffusionPipeline>? loader = null, TimeSpan? shutdownGrace = null,
+        IReadOnlyList<SelfCascade.Server.Extras.UpsamplerSpec>? upsamplers = null, IReadOnlyList<SelfCascade.Server.Extras.LoraSpec>? loras = null)
     {
         TorchSetup.Ensure();
         bool owns = dataDir is null;
@@ -53,7 +54,7 @@ public sealed class TestServer : IAsyncDisposable
             Models = models ?? [new ModelSpec(ModelOption.EmbeddedName, EmbeddedModel)],
             Host = host, Port = 0, ApiKey = apiKey, DataDir = dataDir, MaxQueue = maxQueue, Limits = limits ?? new JobLimits(),
             MaxBodyBytes = maxBodyBytes, ModelMemoryBudgetBytes = modelMemoryBudget, Loader = loader,
-            ShutdownGrace = shutdownGrace ?? TimeSpan.Zero,
+            ShutdownGrace = shutdownGrace ?? TimeSpan.Zero, Upsamplers = upsamplers ?? [], Loras = loras ?? [],
         });
         await app.StartAsync();
         return new TestServer(app, dataDir, owns, apiKey);

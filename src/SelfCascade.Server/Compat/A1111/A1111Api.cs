@@ -136,6 +136,9 @@ public sealed class A1111Api : IEndpointModule
             new { name = n, model_name = (string?)null, model_path = (string?)null, model_url = (string?)null, scale = 2.0 }).ToList()));
         g.MapGet("/latent-upscale-modes", () => Results.Json(A1111Mapping.LatentUpscalers.Select(n => new { name = n }).ToList()));
         g.MapGet("/sd-vae", () => Results.Json(Array.Empty<object>()));
+        // The Lora extension's list (name, alias, path, metadata): path is the served name, never the server's file path.
+        g.MapGet("/loras", () => Results.Json(queue.Extras.LoraNames.Select(n => new { name = n, alias = n, path = n, metadata = new { } }).ToList()));
+        g.MapPost("/refresh-loras", () => Results.Json((object?)null));
         g.MapGet("/embeddings", () => Results.Json(new { loaded = new { }, skipped = new { } }));
     }
 
@@ -180,6 +183,8 @@ public sealed class A1111Api : IEndpointModule
                     PivotStrength = c.PivotStrength,
                     StageOverrides = c.StageOverrides,
                     PivotMode = c.PivotMode,
+                    Upsamplers = plan.Upsamplers,
+                    Loras = plan.Loras,
                     Image = t.InitImage,
                     Scale = t.IsUpscale ? t.UpscaleFactor : 2,
                     Origin = "a1111",

@@ -43,6 +43,10 @@ public sealed class A1111Plan
     public double? DenoisingStrength { get; init; }
     /// <summary>How the hires pass resizes the latent (hr_upscaler "Latent" = bilinear, "Latent (bicubic)" = bicubic).</summary>
     public PivotResizeMode PivotMode { get; init; } = PivotResizeMode.Bilinear;
+    /// <summary>The prompt's &lt;lora:NAME:SCALE&gt; tags (served names), applied to every image unless disable_extra_networks.</summary>
+    public IReadOnlyList<SelfCascade.Server.Extras.LoraUse> Loras { get; init; } = [];
+    /// <summary>override_settings.selfcascade_upsamplers: a served upsampler set for the hires pass / upscale.</summary>
+    public string? Upsamplers { get; init; }
 
     public IReadOnlyList<long> Seeds => Tasks.Select(t => t.Seed).ToList();
 
@@ -183,6 +187,8 @@ public static class A1111Mapping
             throw new A1111RequestException(422, "firstphase_width/firstphase_height (the pre-1.0 hires fix) are not supported; use width, height and hr_scale");
         long seed = FixSeed(r.Seed, random);
         int count = r.BatchSize * r.NIter;
+        var (prompt, loras) = A1111ExtraNetworks.Parse(r.Prompt);
+        var upsamplers = A1111ExtraNetworks.Upsamplers(r);
         var extra = new List<KeyValuePair<string, object>>();
         int targetW = width, targetH = height;
         int? hrSteps = null;
@@ -217,10 +223,15 @@ public static class A1111Mapping
             pivotMode = HiresUpscaler(r.HrUpscaler);
         }
         bool hires = r.EnableHr && (targetW != width || targetH != height);
+        if (upsamplers is not null)
+        {
+            if (!hires) throw new A1111RequestException(422, $"override_settings.{A1111ExtraNetworks.UpsamplersSetting} needs the hires fix (enable_hr with a larger target)");
+            extra.Add(new("SelfCascade upsamplers", upsamplers));
+        }
         var tasks = new List<A1111ImageTask>();
         for (int i = 0; i < count; i++)
         {
-            var gen = new GenerationRequest(r.Prompt)
+            var gen = new GenerationRequest(prompt)
             {
                 NegativePrompt = r.NegativePrompt, Seed = seed + i, Steps = r.Steps, Guidance = r.CfgScale, NumImages = 1,
                 Width = hires ? targetW : width, Height = hires ? targetH : height,
@@ -248,6 +259,7 @@ public static class A1111Mapping
         {
             Model = model, Sampler = sampler, SamplerName = A1111Samplers.CanonicalName(r.Sampler), Source = r, Tasks = tasks,
             Width = width, Height = height, ExtraParams = extra, DenoisingStrength = hires ? strength : null, PivotMode = pivotMode,
+            Loras = r.DisableExtraNetworks ? [] : loras, Upsamplers = upsamplers,
         };
     }
 
@@ -267,6 +279,8 @@ public static class A1111Mapping
         var images = r.InitImages.Select((s, i) => A1111Images.DecodeBase64(s, limits, $"init_images[{i}]")).ToList();
         long seed = FixSeed(r.Seed, random);
         int count = r.BatchSize * r.NIter;
+        var (prompt, loras) = A1111ExtraNetworks.Parse(r.Prompt);
+        var upsamplers = A1111ExtraNetworks.Upsamplers(r);
         var tasks = new List<A1111ImageTask>();
         for (int i = 0; i < count; i++)
         {
@@ -275,7 +289,7 @@ public static class A1111Mapping
             if (k is not (2 or 4) || r.Width != k * img.Width || r.Height != k * img.Height)
                 throw new A1111RequestException(422,
                     $"img2img here upscales by 2 or 4 per side: width x height must be 2x or 4x the init image ({img.Width}x{img.Height}), got {r.Width}x{r.Height}");
-            var gen = new GenerationRequest(r.Prompt)
+            var gen = new GenerationRequest(prompt)
             {
                 NegativePrompt = r.NegativePrompt, Seed = seed + i, Steps = r.Steps, Guidance = r.CfgScale, NumImages = 1,
                 Width = r.Width, Height = r.Height,
@@ -285,7 +299,8 @@ public static class A1111Mapping
         return new A1111Plan
         {
             Model = model, Sampler = sampler, SamplerName = A1111Samplers.CanonicalName(r.Sampler), Source = r, Tasks = tasks,
-            Width = r.Width, Height = r.Height, ExtraParams = [], DenoisingStrength = strength,
+            Width = r.Width, Height = r.Height, ExtraParams = upsamplers is null ? [] : [new("SelfCascade upsamplers", upsamplers)], DenoisingStrength = strength,
+            Loras = r.DisableExtraNetworks ? [] : loras, Upsamplers = upsamplers,
         };
     }
 

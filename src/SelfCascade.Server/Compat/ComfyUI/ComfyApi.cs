@@ -30,6 +30,7 @@ public sealed class ComfyApi : IEndpointModule
         ComfyNodeCatalog Catalog() => new(new ComfyCatalogContext
         {
             Checkpoints = queue.Models.Names, InputImages = inputs.List(),
+            Upsamplers = queue.Extras.UpsamplerNames, Loras = queue.Extras.LoraNames,
             MaxResolution = queue.Limits.MaxSide, MaxBatch = queue.Limits.MaxImages, MaxSteps = queue.Limits.MaxSteps,
         });
         JsonObject QueueInfo() => new() { ["exec_info"] = new JsonObject { ["queue_remaining"] = queue.QueuedCount + (queue.Running is null ? 0 : 1) } };

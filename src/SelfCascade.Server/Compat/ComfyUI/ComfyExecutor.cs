@@ -113,7 +113,8 @@ public sealed class ComfyExecutor : IDisposable
     private object[] Evaluate(ComfyNode node) => node.ClassType switch
     {
         "CheckpointLoaderSimple" => CheckpointLoader(node),
-        "CLIPTextEncode" => [new ComfyConditioning(Str(node, "text"), In<ComfyModelRef>(node, "clip").Checkpoint)],
+        "LoraLoader" => LoraLoader(node),
+        "CLIPTextEncode" => [CLIPTextEncode(node)],
         "EmptyLatentImage" => [ComfyLatent.Empty(Int(node, "width"), Int(node, "height"), Int(node, "batch_size"))],
         "KSampler" => [KSampler(node)],
         "LatentUpscale" => [LatentUpscale(node)],
@@ -135,6 +136,23 @@ public sealed class ComfyExecutor : IDisposable
         return [m, m, m];
     }
 
+    /// <summary>ComfyUI's LoraLoader: the LoRA joins the MODEL at strength_model and the CLIP at strength_clip (0 = not applied there).</summary>
+    private object[] LoraLoader(ComfyNode node)
+    {
+        var model = In<ComfyModelRef>(node, "model");
+        var clip = In<ComfyModelRef>(node, "clip");
+        var name = Str(node, "lora_name");
+        double sm = Float(node, "strength_model"), sc = Float(node, "strength_clip");
+        return [sm == 0 ? model : model with { Loras = [.. model.Loras, new ComfyLora(name, sm)] },
+                sc == 0 ? clip : clip with { Loras = [.. clip.Loras, new ComfyLora(name, sc)] }];
+    }
+
+    private ComfyConditioning CLIPTextEncode(ComfyNode node)
+    {
+        var clip = In<ComfyModelRef>(node, "clip");
+        return new ComfyConditioning(Str(node, "text"), clip.Checkpoint) { ClipLoras = clip.Loras };
+    }
+
     private (StableDiffusionPipeline Pipe, string Checkpoint) Model(ComfyNode node)
     {
         var model = In<ComfyModelRef>(node, "model");
@@ -143,6 +161,24 @@ public sealed class ComfyExecutor : IDisposable
                 throw new NotSupportedException($"{c} was encoded with the CLIP of '{In<ComfyConditioning>(node, c).Checkpoint}', " +
                     $"but the model is '{model.Checkpoint}'; mixing checkpoints' text encoders and UNets is not supported");
         return (_host.Pipeline(model.Checkpoint), model.Checkpoint);
+    }
+
+    /// <summary>
+    /// The LoRAs a sampler node runs with, merged for the node and restored after it (also on failure or cancel):
+    /// the MODEL's on the UNet only, the prompts' CLIP's on the text encoders only, so strength_model and
+    /// strength_clip are honoured exactly. Both prompts must come from the same CLIP chain (they are encoded together).
+    /// </summary>
+    private IDisposable? SamplerLoras(ComfyNode node, StableDiffusionPipeline pipe)
+    {
+        var model = In<ComfyModelRef>(node, "model");
+        var positive = In<ComfyConditioning>(node, "positive").ClipLoras;
+        var negative = In<ComfyConditioning>(node, "negative").ClipLoras;
+        if (!positive.SequenceEqual(negative))
+            throw new NotSupportedException("positive and negative were encoded by CLIPs with different LoRAs; both prompts must come from the same LoraLoader chain");
+        if (model.Loras.Count == 0 && positive.Count == 0) return null;
+        var uses = model.Loras.Select(l => new SelfCascade.Server.Extras.LoraFileUseByName(l.Name, l.Strength, 0))
+            .Concat(positive.Select(l => new SelfCascade.Server.Extras.LoraFileUseByName(l.Name, 0, l.Strength))).ToList();
+        return _host.ApplyLoras(pipe, uses);
     }
 
     private IProgress<GenerationProgress> ProgressOf(ComfyNode node, Func<GenerationProgress, (int Value, int Max)>? map = null) =>
@@ -156,6 +192,7 @@ public sealed class ComfyExecutor : IDisposable
     private ComfyLatent KSampler(ComfyNode node)
     {
         var (pipe, checkpoint) = Model(node);
+        using var loras = SamplerLoras(node, pipe);
         var latent = In<ComfyLatent>(node, "latent_image");
         var choice = ComfySamplers.Resolve(Str(node, "sampler_name"), Str(node, "scheduler"), out var why) ?? throw new ArgumentException(why);
         var samples = Sample(pipe, latent, Seed(node), Int(node, "steps"), Float(node, "cfg"), choice,
@@ -334,6 +371,7 @@ public sealed class ComfyExecutor : IDisposable
     private ComfyLatent SelfCascadeUpscale(ComfyNode node)
     {
         var (pipe, checkpoint) = Model(node);
+        using var loras = SamplerLoras(node, pipe);
         var latent = In<ComfyLatent>(node, "samples");
         if (latent.IsEmpty) throw new ArgumentException("samples must be a sampled latent (e.g. from KSampler), not an empty one");
         var choice = ComfySamplers.Resolve(Str(node, "sampler_name"), Str(node, "scheduler"), out var why) ?? throw new ArgumentException(why);

@@ -24,6 +24,9 @@ public interface IComfyHost
 
     /// <summary>A feature-upsampler injector by catalog name for the pipeline's UNet (disposed by the caller).</summary>
     SelfCascade.Cascade.IStageFeatureInjector CreateUpsamplers(string name, StableDiffusionPipeline pipe);
+
+    /// <summary>Merges served LoRAs (by catalog name) into the pipeline until the result is disposed (weights restored bit for bit).</summary>
+    IDisposable ApplyLoras(StableDiffusionPipeline pipe, IReadOnlyList<SelfCascade.Server.Extras.LoraFileUseByName> loras);
 }
 
 /// <summary>Execution events, as ComfyUI sends them over /ws (the caller adds prompt_id).</summary>

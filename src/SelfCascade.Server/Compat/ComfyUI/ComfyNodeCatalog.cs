@@ -73,6 +73,8 @@ public sealed record ComfyCatalogContext
     public IReadOnlyList<string> InputImages { get; init; } = [];
     /// <summary>Feature-upsampler sets the SelfCascade node offers besides "none".</summary>
     public IReadOnlyList<string> Upsamplers { get; init; } = [];
+    /// <summary>LoRA names LoraLoader offers (the server's --lora names).</summary>
+    public IReadOnlyList<string> Loras { get; init; } = [];
     /// <summary>Largest side in pixels (ComfyUI's MAX_RESOLUTION is 16384; a server bounds memory with less).</summary>
     public int MaxResolution { get; init; } = 4096;
     /// <summary>Largest batch of EmptyLatentImage (ComfyUI: 4096).</summary>
@@ -134,6 +136,11 @@ public sealed class ComfyNodeCatalog
             "Loads a model of this server (its --model names).",
             [new ComfyInputSpec("ckpt_name", "COMBO", Choices: c.Checkpoints)], [],
             ["MODEL", "CLIP", "VAE"], ["MODEL", "CLIP", "VAE"], false);
+        yield return new ComfyNodeSpec("LoraLoader", "Load LoRA", "loaders",
+            "Applies a LoRA of this server (its --lora names) to the MODEL (UNet, strength_model) and the CLIP (text encoders, strength_clip).",
+            [L("model", "MODEL"), L("clip", "CLIP"), new ComfyInputSpec("lora_name", "COMBO", Choices: c.Loras),
+             new("strength_model", "FLOAT", Float(1.0, -100.0, 100.0, 0.01)), new("strength_clip", "FLOAT", Float(1.0, -100.0, 100.0, 0.01))], [],
+            ["MODEL", "CLIP"], ["MODEL", "CLIP"], false);
         yield return new ComfyNodeSpec("CLIPTextEncode", "CLIP Text Encode (Prompt)", "conditioning",
             "A prompt; encoded by the sampling model's text encoder(s).",
             [new ComfyInputSpec("text", "STRING", new JsonObject { ["multiline"] = true, ["dynamicPrompts"] = true }), L("clip", "CLIP")], [],

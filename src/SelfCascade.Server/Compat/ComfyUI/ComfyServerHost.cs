@@ -48,8 +48,16 @@ public sealed class ComfyServerHost(CustomJobContext job, ComfyInputStore inputs
         return new ComfyFileRef(name, job.JobId, type);
     }
 
-    public IStageFeatureInjector CreateUpsamplers(string name, StableDiffusionPipeline pipe) =>
-        throw new NotSupportedException($"no feature-upsampler set '{name}' is served");
+    /// <summary>The served set's injector, built as generate --upsamplers builds it.</summary>
+    public IStageFeatureInjector CreateUpsamplers(string name, StableDiffusionPipeline pipe) => job.Extras.CreateInjector(name, pipe)!;
+
+    /// <summary>
+    /// Merged into the resident weights for one sampler node: safe because one job per device runs at a time (this
+    /// graph's worker thread owns the pipelines), and the executor disposes it before the node ends, also on failure
+    /// or cancellation.
+    /// </summary>
+    public IDisposable ApplyLoras(StableDiffusionPipeline pipe, IReadOnlyList<SelfCascade.Server.Extras.LoraFileUseByName> loras) =>
+        job.Extras.ApplyLoras(pipe, loras);
 
     public IReadOnlyDictionary<string, double> Timings(double total) => new Dictionary<string, double>
     {

@@ -4,11 +4,24 @@ using static TorchSharp.torch;
 
 namespace SelfCascade.Server.Compat.ComfyUI;
 
-/// <summary>MODEL, CLIP and VAE outputs of CheckpointLoaderSimple: all three name the same loaded pipeline.</summary>
-public sealed record ComfyModelRef(string Checkpoint);
+/// <summary>
+/// MODEL, CLIP and VAE outputs of CheckpointLoaderSimple: all three name the same loaded pipeline. LoraLoader adds
+/// its LoRA to the MODEL's <see cref="Loras"/> (strength_model: the UNet) and to the CLIP's (strength_clip: the text
+/// encoders); they are merged into the pipeline only while a sampler node runs.
+/// </summary>
+public sealed record ComfyModelRef(string Checkpoint)
+{
+    public IReadOnlyList<ComfyLora> Loras { get; init; } = [];
+}
 
-/// <summary>CONDITIONING: the prompt text and the checkpoint whose text encoder it names; encoded when a sampler runs.</summary>
-public sealed record ComfyConditioning(string Text, string Checkpoint);
+/// <summary>A served LoRA by name and strength, as a LoraLoader applied it to a MODEL or a CLIP.</summary>
+public sealed record ComfyLora(string Name, double Strength);
+
+/// <summary>CONDITIONING: the prompt text, the checkpoint whose text encoder it names and that CLIP's LoRAs; encoded when a sampler runs.</summary>
+public sealed record ComfyConditioning(string Text, string Checkpoint)
+{
+    public IReadOnlyList<ComfyLora> ClipLoras { get; init; } = [];
+}
 
 /// <summary>MASK (LoadImage's second output): not consumed by any node here; kept for slot compatibility.</summary>
 public sealed record ComfyMask(int Width, int Height);

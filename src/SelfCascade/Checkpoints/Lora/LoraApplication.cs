@@ -45,9 +45,22 @@ public sealed class LoraApplication : IDisposable
     /// dtype and device. Unknown or unmatched keys throw <see cref="LoraException"/> listing all of them (before any
     /// weight changes) unless <paramref name="lenient"/>.
     /// </summary>
-    public static LoraApplication Apply(IReadOnlyDictionary<string, nn.Module> components, LoraSet set, double scale = 1.0, bool lenient = false)
+    public static LoraApplication Apply(IReadOnlyDictionary<string, nn.Module> components, LoraSet set, double scale = 1.0, bool lenient = false) =>
+        Apply(components, set, scale, scale, lenient);
+
+    /// <summary>
+    /// As <see cref="Apply(StableDiffusionPipeline, LoraSet, double, bool)"/> with one scale for the UNet and another for
+    /// the text encoder(s) (ComfyUI's LoraLoader strength_model / strength_clip). Every key is matched against the
+    /// whole pipeline either way; layers of a component whose scale is 0 are left untouched.
+    /// </summary>
+    public static LoraApplication Apply(StableDiffusionPipeline pipe, LoraSet set, double unetScale, double textEncoderScale, bool lenient) =>
+        Apply(Components(pipe), set, unetScale, textEncoderScale, lenient);
+
+    private static LoraApplication Apply(IReadOnlyDictionary<string, nn.Module> components, LoraSet set, double unetScale, double textEncoderScale, bool lenient)
     {
-        if (!double.IsFinite(scale)) throw new ArgumentException($"LoRA scale {scale} is not finite");
+        foreach (var s in new[] { unetScale, textEncoderScale })
+            if (!double.IsFinite(s)) throw new ArgumentException($"LoRA scale {s} is not finite");
+        double scale = unetScale;
         var states = components.ToDictionary(kv => kv.Key, kv => kv.Value.state_dict(), StringComparer.Ordinal);
         var shapes = states.ToDictionary(kv => kv.Key,
             kv => (IReadOnlyDictionary<string, long[]>)kv.Value.ToDictionary(p => p.Key, p => p.Value.shape, StringComparer.Ordinal),
@@ -62,13 +75,15 @@ public sealed class LoraApplication : IDisposable
             using var _ = torch.no_grad();
             foreach (var m in report.Matched)
             {
+                double layerScale = m.Layer.Component == "unet" ? unetScale : textEncoderScale;
+                if (layerScale == 0) continue;
                 var w = states[m.Layer.Component][m.Weight];
                 saved.Add((w, w.detach().clone()));
                 using var scope = NewDisposeScope();
                 var l = m.Layer;
                 var up = l.Up.to(w.device).reshape(l.Up.shape[0], l.Rank);
                 var down = l.Down.to(w.device).reshape(l.Rank, -1);
-                var delta = up.matmul(down).reshape(w.shape).mul(scale * l.Multiplier);
+                var delta = up.matmul(down).reshape(w.shape).mul(layerScale * l.Multiplier);
                 var merged = w.to(ScalarType.Float32).add(delta).to(w.dtype);
                 w.copy_(merged);
             }

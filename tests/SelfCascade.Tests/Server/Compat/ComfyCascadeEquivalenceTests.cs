@@ -32,6 +32,7 @@ public class ComfyCascadeEquivalenceTests : IDisposable
             return new ComfyFileRef($"{filenamePrefix}_{Images.Count:00000}_.png", "", type);
         }
         public IStageFeatureInjector CreateUpsamplers(string name, StableDiffusionPipeline p) => throw new NotSupportedException();
+        public IDisposable ApplyLoras(StableDiffusionPipeline p, IReadOnlyList<SelfCascade.Server.Extras.LoraFileUseByName> loras) => throw new NotSupportedException();
     }
 
     internal sealed class Events : IComfyEvents
