@@ -24,6 +24,7 @@ public static partial class CliExamples
         ["upscale"] = ["selfcascade upscale --image heart.png --scale 2 --prompt \"red heart\" --out heart-2x.png"],
         ["compare"] = ["selfcascade compare --prompt \"rocket\" --size 128x128 --methods base,direct,upscale-only,self-cascade --out grid.png"],
         ["bench-quality"] = ["selfcascade bench-quality --data data --prompts 64 --scales 2,4 --out quality.md --grid grid.png"],
+        ["bench-video"] = ["selfcascade bench-video --renders data/render/128/test --clips 12 --scales 2,4 --out video-quality.md"],
         ["data"] = ["selfcascade data --out data --sizes 32,64,128"],
         ["convert"] = ["selfcascade convert --model v2-1_512-ema-pruned.safetensors --out /models/sd21-base"],
         ["convert-upsamplers"] = ["selfcascade convert-upsamplers --in upsampler_only.pth --model /models/sdxl --out sdxl-upsamplers"],
