@@ -39,6 +39,7 @@ public static class CliApp
         root.Add(UpscaleCommand.Create(console));
         root.Add(CompareCommand.Create(console));
         root.Add(BenchQualityCommand.Create(console));
+        root.Add(BenchVideoCommand.Create(console));
         root.Add(TrainFeatureNetCommand.Create(console));
         root.Add(DataCommand.Create(console));
         root.Add(MotionDataCommand.Create(console));

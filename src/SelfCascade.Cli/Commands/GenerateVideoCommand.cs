@@ -11,9 +11,10 @@ using SelfCascade.Video.Pipelines;
 namespace SelfCascade.Cli.Commands;
 
 /// <summary>
-/// `selfcascade generate-video`: text to video with an AnimateDiff model (image model + motion adapter) through the
-/// video cascade (<see cref="VideoCascadeGenerator"/>), written as MP4 (ffmpeg), animated WebP or GIF, optionally with
-/// the PNG frames. Without --model it runs the embedded emoji model with its embedded motion adapter.
+/// `selfcascade generate-video`: text to video with an AnimateDiff model (image model + motion adapter) or a
+/// ModelScope-style TextToVideoSD folder (UNet3D) through the video cascade (<see cref="VideoCascadeGenerator"/>),
+/// written as MP4 (ffmpeg), animated WebP or GIF, optionally with the PNG frames. Without --model it runs the embedded
+/// emoji model with its embedded motion adapter.
 /// </summary>
 public static class GenerateVideoCommand
 {
@@ -23,9 +24,11 @@ public static class GenerateVideoCommand
     public static Command Create(CliConsole console)
     {
         var model = ModelOption.Create();
+        model.Description = "An image model for AnimateDiff (as for generate: folder, single file or hub id) or a diffusers TextToVideoSDPipeline "
+            + $"folder / hub id (ModelScope-style UNet3D, no motion adapter); default: the embedded '{ModelOption.EmbeddedName}' model";
         var adapter = new Option<string?>("--motion-adapter")
         {
-            Description = $"A diffusers MotionAdapter folder (default: the model folder's motion_adapter component; with no --model, the embedded '{EmbeddedMotionName}')",
+            Description = $"A diffusers MotionAdapter folder for AnimateDiff (default: the model folder's motion_adapter component; with no --model, the embedded '{EmbeddedMotionName}'); not for TextToVideoSD folders",
         };
         var prompt = new Option<string>("--prompt") { Description = "What to show, e.g. \"red heart, zooming in\"", Required = true };
         var negative = new Option<string?>("--negative-prompt") { Description = "What to steer away from" };
@@ -33,7 +36,7 @@ public static class GenerateVideoCommand
         var steps = new Option<int?>("--steps") { Description = "Denoising steps (default: the model's)" };
         var guidance = new Option<double?>("--guidance") { Description = "Classifier-free guidance scale (default: the model's)" };
         var size = new Option<string?>("--size") { Description = "WIDTHxHEIGHT in pixels (default: the model's native size)" };
-        var frames = new Option<int>("--frames") { Description = "Frames (1 .. the motion adapter's maximum sequence length)", DefaultValueFactory = _ => 8 };
+        var frames = new Option<int>("--frames") { Description = "Frames (1 .. the motion adapter's maximum sequence length; UNet3D models: no fixed limit)", DefaultValueFactory = _ => 8 };
         var fps = new Option<double>("--fps") { Description = "Frames per second of the written video", DefaultValueFactory = _ => 8 };
         var method = new Option<string?>("--method") { Description = "direct, attn-scale, upscale-only, self-cascade (default above the native size)" };
         method.AcceptOnlyFromAmong(GenerateCommand.Methods);
@@ -46,7 +49,7 @@ public static class GenerateVideoCommand
         var saveFrames = new Option<string?>("--save-frames") { Description = "Folder for the frames as PNG (frame_000.png, ...), parameters in each" };
         var framesPerDecode = new Option<int>("--frames-per-decode") { Description = "Frames per VAE decode call (bounds memory)", DefaultValueFactory = _ => 8 };
         var json = new Option<bool>("--json") { Description = "Print a JSON summary (file, frames, seed, timings)" };
-        var cmd = new Command("generate-video", "Generate a short video from a prompt (AnimateDiff motion adapter; the self-cascade above the native size)")
+        var cmd = new Command("generate-video", "Generate a short video from a prompt (AnimateDiff motion adapter or a TextToVideoSD UNet3D model; the self-cascade above the native size)")
         {
             model, adapter, prompt, negative, seed, steps, guidance, size, frames, fps, method, scheduler, device, dtype, output, saveFrames, framesPerDecode, json,
         };
@@ -76,7 +79,7 @@ public static class GenerateVideoCommand
 
             var (modelDir, adapterDir) = ResolveModel(p.GetValue(model), p.GetValue(adapter), hub, p, model, console);
             var load = Stopwatch.StartNew();
-            using var pipe = VideoPipeline.FromAnimateDiff(modelDir, adapterDir, new PipelineOptions
+            using var pipe = VideoPipeline.FromPretrained(modelDir, adapterDir, new PipelineOptions
             {
                 Device = p.GetValue(device)!, DType = p.GetValue(dtype) is string dt ? TorchRuntime.ParseDType(dt) : null,
                 Scheduler = p.GetValue(scheduler), Variant = p.GetValue(hub.Variant),
@@ -87,7 +90,7 @@ public static class GenerateVideoCommand
             var request = new VideoRequest
             {
                 Prompt = promptText, NegativePrompt = p.GetValue(negative), Width = width, Height = height, Frames = frameCount,
-                Seed = p.GetValue(seed), Steps = p.GetValue(steps) ?? pipe.Image.DefaultSteps, Guidance = p.GetValue(guidance),
+                Seed = p.GetValue(seed), Steps = p.GetValue(steps) ?? pipe.DefaultSteps, Guidance = p.GetValue(guidance),
                 Method = GenerateCommand.ParseMethod(methodName), BaseSize = settings.BaseSize, PivotStrength = settings.PivotStrength,
                 StageOverrides = settings.Overrides, PivotMode = settings.PivotMode, VaeTiling = settings.Tiling,
                 FramesPerDecode = p.GetValue(framesPerDecode),
@@ -100,7 +103,7 @@ public static class GenerateVideoCommand
             if (request.Method == GenerationMethod.SelfCascade)
             {
                 meta["stages"] = string.Join(" -> ", result.Stages.Select(st => $"{st.Width}x{st.Height}"));
-                meta["pivot_strength"] = (request.PivotStrength ?? pipe.Image.DefaultPivotStrength).ToString(CultureInfo.InvariantCulture);
+                meta["pivot_strength"] = (request.PivotStrength ?? pipe.DefaultPivotStrength).ToString(CultureInfo.InvariantCulture);
             }
             var written = VideoOutput.Write(outPath, result.Videos[0], rate, meta, p.GetValue(saveFrames), ffmpeg, console.Cancellation);
             if (p.GetValue(json))
@@ -155,7 +158,7 @@ public static class GenerateVideoCommand
         string? adapter, string method)
     {
         var inv = CultureInfo.InvariantCulture;
-        var g = (r.Guidance ?? pipe.Image.DefaultGuidance).ToString(inv);
+        var g = (r.Guidance ?? pipe.DefaultGuidance).ToString(inv);
         string Name(string path) => Path.GetFileName(Path.GetFullPath(path).TrimEnd('/'));
         var d = new Dictionary<string, string>
         {
@@ -167,13 +170,14 @@ public static class GenerateVideoCommand
             ["size"] = $"{width}x{height}",
             ["frames"] = r.Frames.ToString(inv),
             ["fps"] = fps.ToString(inv),
-            ["scheduler"] = pipe.Image.Scheduler.ClassName,
+            ["scheduler"] = pipe.Scheduler.ClassName,
             ["method"] = method,
             ["model"] = Name(model),
-            ["motion_adapter"] = adapter is null ? "(the model's motion_adapter)" : Name(adapter),
+            ["video_model"] = pipe.Kind,
+            ["motion_adapter"] = pipe.TextToVideo is not null ? "(none: UNet3D temporal layers)" : adapter is null ? "(the model's motion_adapter)" : Name(adapter),
             ["software"] = "SelfCascade",
         };
-        d["parameters"] = $"{r.Prompt}\nNegative prompt: {r.NegativePrompt ?? ""}\nSteps: {r.Steps}, Sampler: {pipe.Image.Scheduler.ClassName}, CFG scale: {g}, " +
+        d["parameters"] = $"{r.Prompt}\nNegative prompt: {r.NegativePrompt ?? ""}\nSteps: {r.Steps}, Sampler: {pipe.Scheduler.ClassName}, CFG scale: {g}, " +
                           $"Seed: {r.Seed}, Size: {width}x{height}, Frames: {r.Frames}, FPS: {fps.ToString(inv)}, Method: {method}";
         return d;
     }

@@ -20,7 +20,7 @@ public static class VideoCascadeGenerator
 {
     /// <summary>The scale plan for a target (the image planner, memory estimates counting every frame).</summary>
     public static ScalePlan Plan(VideoPipeline pipe, int width, int height, VideoRequest request) =>
-        CascadeGenerator.Plan(pipe.Image, width, height, request.ToCascadeRequest());
+        CascadeGenerator.Plan(pipe.Geometry, width, height, request.ToCascadeRequest());
 
     /// <summary>
     /// Generates <see cref="VideoRequest.NumVideos"/> videos of <see cref="VideoRequest.Frames"/> frames at the
@@ -32,7 +32,7 @@ public static class VideoCascadeGenerator
     {
         Validate(pipe, request);
         int width = request.Width > 0 ? request.Width : pipe.NativeSize, height = request.Height > 0 ? request.Height : pipe.NativeSize;
-        pipe.Image.ValidateSize(width, height);
+        pipe.ValidateSize(width, height);
         return request.Method switch
         {
             GenerationMethod.Direct => Direct(pipe, request, width, height, null, progress, cancellationToken),
@@ -58,8 +58,8 @@ public static class VideoCascadeGenerator
         IProgress<GenerationProgress>? progress, CancellationToken ct)
     {
         var sw = Stopwatch.StartNew();
-        double guidance = request.Guidance ?? pipe.Image.DefaultGuidance;
-        using var emb = pipe.Image.EncodePrompt(request.Prompt, request.NegativePrompt, guidance > 1.0);
+        double guidance = request.Guidance ?? pipe.DefaultGuidance;
+        using var emb = pipe.EncodePrompt(request.Prompt, request.NegativePrompt, guidance > 1.0);
         double textSeconds = sw.Elapsed.TotalSeconds;
         sw.Restart();
         var latents = TextToVideo(pipe, request, emb, guidance, width, height, request.Steps, request.Seed, options, progress, ct, 0, 1);
@@ -72,7 +72,7 @@ public static class VideoCascadeGenerator
         int steps, long seed, VideoUNetForwardOptions? options, IProgress<GenerationProgress>? progress, CancellationToken ct, int stage, int stageCount)
     {
         using var generator = new Generator((ulong)seed);
-        var scheduler = pipe.Image.Scheduler;
+        var scheduler = pipe.Scheduler;
         scheduler.SetTimesteps(steps);
         using var noise = pipe.InitialNoise(generator, request.NumVideos, request.Frames, width, height);
         using var sigma = tensor(scheduler.InitNoiseSigma, ScalarType.Float32, device: pipe.Device);
@@ -114,7 +114,7 @@ public static class VideoCascadeGenerator
         var sw = Stopwatch.StartNew();
         var baseStage = plan.Base;
         bool anyGuidance = plan.Stages.Any(s => s.GuidanceScale > 1.0);
-        using var emb = pipe.Image.EncodePrompt(request.Prompt, request.NegativePrompt, anyGuidance);
+        using var emb = pipe.EncodePrompt(request.Prompt, request.NegativePrompt, anyGuidance);
         using var embNoCfg = anyGuidance && plan.Stages.Any(s => s.GuidanceScale <= 1.0)
             ? new PromptEmbeddings { Positive = emb.Positive.alias() } : null;
         double textSeconds = sw.Elapsed.TotalSeconds;
@@ -182,7 +182,7 @@ public static class VideoCascadeGenerator
         long seed, IProgress<GenerationProgress>? progress, CancellationToken ct, int stageCount)
     {
         using var mode = torch.inference_mode();
-        var scheduler = pipe.Image.Scheduler;
+        var scheduler = pipe.Scheduler;
         var (timesteps, _) = scheduler.GetImg2ImgTimesteps(stage.Steps, stage.Strength);
         if (timesteps.Count == 0)
             throw new ArgumentException($"stage {stage.Index}: {stage.Steps} steps at strength {stage.Strength} leave no step to run");

@@ -70,6 +70,13 @@ public sealed class TextToVideoSdPipeline : IDisposable
         _owned = owned;
     }
 
+    /// <summary>model_index.json's `_selfcascade_defaults` (guidance, pivot strength, steps), empty when absent.</summary>
+    public ModelDefaults Defaults { get; init; } = new();
+
+    /// <summary>diffusers' TextToVideoSDPipeline call defaults: guidance_scale 9.0, 50 steps (model_index.json may override).</summary>
+    public double DefaultGuidance => Defaults.Guidance ?? 9.0;
+    public int DefaultSteps => Defaults.Steps ?? ModelDefaults.DiffusersSteps;
+
     public int VaeScaleFactor => Vae.DownsampleFactor;
     /// <summary>Pixels per side the UNet was trained at (sample_size x VAE factor; 256 for text-to-video-ms-1.7b).</summary>
     public int NativeSize => (Unet.Config.SampleSize ?? 32) * VaeScaleFactor;
@@ -110,7 +117,10 @@ public sealed class TextToVideoSdPipeline : IDisposable
             var vae = AutoencoderKL.FromWeights(vaeConfig, components.Weights("vae", options.Variant), device, upcast ? ScalarType.Float32 : dtype);
             owned.Add(vae);
             var prompts = new PromptEncoder(tokenizer, te);
-            return new TextToVideoSdPipeline(unet, vae, scheduler, prompts, device, dtype, owned.ToArray());
+            return new TextToVideoSdPipeline(unet, vae, scheduler, prompts, device, dtype, owned.ToArray())
+            {
+                Defaults = ModelDefaults.From(components.ModelIndex),
+            };
         }
         catch
         {

@@ -1,8 +1,11 @@
 using SelfCascade.Cascade;
+using SelfCascade.IO;
 using SelfCascade.Imaging;
 using SelfCascade.Offload;
 using SelfCascade.Pipelines;
+using SelfCascade.Schedulers;
 using SelfCascade.Video.Models;
+using SelfCascade.Video.Unet3D;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,24 +14,82 @@ namespace SelfCascade.Video.Pipelines;
 /// <summary>
 /// Text-to-video, step for step as diffusers' AnimateDiffPipeline / TextToVideoSDPipeline: noise
 /// randn((B, C, F, h, w)) on a CPU generator, classifier-free guidance with the negative half first, the scheduler's
-/// scale/step on the whole video tensor, and every frame decoded by the VAE on latents / scaling_factor. The text
-/// encoder, VAE and scheduler are an image pipeline's (<see cref="Image"/>, reused, not copied); the denoiser is any
+/// scale/step on the video tensor, and every frame decoded by the VAE on latents / scaling_factor. The text encoder,
+/// VAE and scheduler are reused, not copied: an image pipeline's (<see cref="Image"/>, AnimateDiff) or a
+/// <see cref="TextToVideoSdPipeline"/>'s (<see cref="TextToVideo"/>, ModelScope-style UNet3D); the denoiser is any
 /// <see cref="IVideoUNet"/>. The pieces (<see cref="InitialNoise"/>, <see cref="Denoise"/>, <see cref="DecodeVideo"/>)
 /// are public for the video cascade.
 /// </summary>
 public sealed class VideoPipeline : IDisposable
 {
-    /// <summary>Text encoders, VAE, scheduler (and, for AnimateDiff, the image UNet the motion modules run in).</summary>
-    public StableDiffusionPipeline Image { get; }
+    private readonly StableDiffusionPipeline? _image;
+
+    /// <summary>
+    /// AnimateDiff: the image pipeline (text encoders, VAE, scheduler and the image UNet the motion modules run in).
+    /// A ModelScope-style pipeline has none (<see cref="HasImagePipeline"/>): reading it throws NotSupportedException.
+    /// </summary>
+    public StableDiffusionPipeline Image => _image ?? throw new NotSupportedException(
+        "this is a ModelScope-style UNet3D (TextToVideoSD) video model: it has no image UNet (only AnimateDiff models do)");
+
+    public bool HasImagePipeline => _image is not null;
+
+    /// <summary>The ModelScope-style pipeline (UNet3DConditionModel) whose text encoder, VAE and scheduler are used; null for AnimateDiff.</summary>
+    public TextToVideoSdPipeline? TextToVideo { get; }
+
     public IVideoUNet Unet { get; }
     private readonly IDisposable[] _owned;
 
     /// <param name="owned">Disposed with the pipeline (the image pipeline is always owned).</param>
     public VideoPipeline(StableDiffusionPipeline image, IVideoUNet unet, params IDisposable[] owned)
     {
-        Image = image;
+        _image = image;
         Unet = unet;
         _owned = [.. owned, image];
+    }
+
+    /// <summary>A ModelScope-style text-to-video pipeline (owned) as a video pipeline: its UNet3D, text encoder, VAE and scheduler.</summary>
+    public VideoPipeline(TextToVideoSdPipeline textToVideo)
+    {
+        TextToVideo = textToVideo;
+        Unet = textToVideo.Unet;
+        _owned = [textToVideo];
+    }
+
+    /// <summary>
+    /// Any supported text-to-video model: a diffusers TextToVideoSDPipeline folder (<see cref="IsTextToVideoSdFolder"/>;
+    /// a motion adapter is then an error), else AnimateDiff (<see cref="FromAnimateDiff"/>).
+    /// </summary>
+    public static VideoPipeline FromPretrained(string model, string? motionAdapter = null, PipelineOptions? options = null)
+    {
+        if (!IsTextToVideoSdFolder(model)) return FromAnimateDiff(model, motionAdapter, options);
+        if (motionAdapter != null)
+            throw new ArgumentException($"{model} is a {TextToVideoSdPipeline.PipelineClass} folder (UNet3D with its own temporal layers): a motion adapter does not apply to it");
+        return FromTextToVideoSd(model, options);
+    }
+
+    /// <summary>A diffusers TextToVideoSDPipeline folder (UNet3DConditionModel): <see cref="TextToVideoSdPipeline.FromPretrained"/>.</summary>
+    public static VideoPipeline FromTextToVideoSd(string folder, PipelineOptions? options = null) =>
+        new(TextToVideoSdPipeline.FromPretrained(folder, options));
+
+    /// <summary>
+    /// True for a folder whose model_index.json names the TextToVideoSDPipeline class or whose unet/config.json names
+    /// UNet3DConditionModel (configs only, no weights read). Files, other folders and unreadable configs: false.
+    /// </summary>
+    public static bool IsTextToVideoSdFolder(string path)
+    {
+        if (!Directory.Exists(path)) return false;
+        var index = Path.Combine(path, "model_index.json");
+        if (!File.Exists(index)) return false;
+        try
+        {
+            if (ConfigJson.Load(index).OptionalString("_class_name") == TextToVideoSdPipeline.PipelineClass) return true;
+            var unetConfig = Path.Combine(path, "unet", "config.json");
+            return File.Exists(unetConfig) && ConfigJson.Load(unetConfig).OptionalString("_class_name") == UNet3DConditionConfig.ClassName;
+        }
+        catch (Exception e) when (e is ConfigException or IOException or System.Text.Json.JsonException)
+        {
+            return false; // the loader that runs next names what is wrong with the folder
+        }
     }
 
     /// <summary>
@@ -61,10 +122,40 @@ public sealed class VideoPipeline : IDisposable
         }
     }
 
-    public Device Device => Image.Device;
-    public ScalarType DType => Image.DType;
-    public int VaeScaleFactor => Image.VaeScaleFactor;
-    public int NativeSize => Image.NativeSize;
+    /// <summary>"AnimateDiff" or "TextToVideoSD" (metadata, messages).</summary>
+    public string Kind => _image is null ? "TextToVideoSD" : "AnimateDiff";
+    public Device Device => _image?.Device ?? TextToVideo!.Device;
+    public ScalarType DType => _image?.DType ?? TextToVideo!.DType;
+    public int VaeScaleFactor => _image?.VaeScaleFactor ?? TextToVideo!.VaeScaleFactor;
+    public int NativeSize => _image?.NativeSize ?? TextToVideo!.NativeSize;
+    public NoiseScheduler Scheduler => _image?.Scheduler ?? TextToVideo!.Scheduler;
+    public double DefaultGuidance => _image?.DefaultGuidance ?? TextToVideo!.DefaultGuidance;
+    public int DefaultSteps => _image?.DefaultSteps ?? TextToVideo!.DefaultSteps;
+    public double DefaultPivotStrength => _image?.DefaultPivotStrength ?? TextToVideo!.Defaults.PivotStrength ?? ModelDefaults.PaperPivotStrength;
+
+    /// <summary>What the scale planner needs (native size, VAE factor, UNet depth, defaults).</summary>
+    public ModelGeometry Geometry => _image is not null ? ModelGeometry.Of(_image) : TextToVideoGeometry(TextToVideo!);
+
+    private static ModelGeometry TextToVideoGeometry(TextToVideoSdPipeline t) =>
+        new(t.NativeSize, t.VaeScaleFactor, t.Unet.Config.NumBlocks, ModelFamily.StableDiffusion2, t.DType == ScalarType.Float32 ? 4 : 2)
+        {
+            Defaults = t.Defaults with { Guidance = t.DefaultGuidance },
+            VaeTileSize = t.Vae.Config.SampleSize ?? TiledVaeOptions.DefaultTileSampleSize,
+        };
+
+    /// <summary>The text encoder's states for the prompt and (with guidance) the negative prompt, "" when null.</summary>
+    public PromptEmbeddings EncodePrompt(string prompt, string? negativePrompt, bool classifierFreeGuidance) =>
+        _image?.EncodePrompt(prompt, negativePrompt, classifierFreeGuidance) ?? TextToVideo!.EncodePrompt(prompt, negativePrompt, classifierFreeGuidance);
+
+    /// <summary>Both sides positive multiples of the VAE factor; one clear ArgumentException otherwise.</summary>
+    public void ValidateSize(int width, int height)
+    {
+        if (_image is not null) { _image.ValidateSize(width, height); return; }
+        int f = VaeScaleFactor;
+        if (width <= 0 || height <= 0) throw new ArgumentException($"size {width}x{height} must be positive");
+        if (width % f != 0 || height % f != 0)
+            throw new ArgumentException($"size {width}x{height} must be a multiple of {f} (the VAE factor) on both sides");
+    }
 
     /// <summary>The initial noise randn((videos, C, frames, H/f, W/f)) on the CPU generator in fp32, then moved.</summary>
     public Tensor InitialNoise(Generator generator, int videos, int frames, int width, int height)
@@ -85,7 +176,11 @@ public sealed class VideoPipeline : IDisposable
     {
         VideoFrames.Check(latents);
         using var mode = torch.inference_mode();
-        var scheduler = Image.Scheduler;
+        var scheduler = Scheduler;
+        // diffusers' TextToVideoSDPipeline steps the scheduler on the frames folded into the batch (the draw order of
+        // a stochastic scheduler's noise depends on it); AnimateDiffPipeline steps the video tensor as it is.
+        bool stepFolded = TextToVideo is not null;
+        long frames = latents.shape[2];
         bool cfg = embeddings.HasGuidance;
         int videos = (int)latents.shape[0];
         using var states = embeddings.ForUnet(videos);
@@ -106,7 +201,9 @@ public sealed class VideoPipeline : IDisposable
                     var halves = noise.chunk(2, 0);
                     noise = halves[0] + guidanceScale * (halves[1] - halves[0]);
                 }
-                var next = scheduler.Step(noise, t, x, generator);
+                var next = stepFolded
+                    ? VideoFrames.Unfold(scheduler.Step(VideoFrames.Fold(noise), t, VideoFrames.Fold(x), generator), frames).contiguous()
+                    : scheduler.Step(noise, t, x, generator);
                 x.Dispose();
                 x = next.MoveToOuterDisposeScope();
             }
@@ -124,6 +221,7 @@ public sealed class VideoPipeline : IDisposable
         CancellationToken cancellationToken = default)
     {
         if (framesPerDecode < 1) throw new ArgumentException($"frames per decode must be at least 1 (got {framesPerDecode})");
+        if (TextToVideo is not null) return TextToVideo.DecodeVideo(latents, framesPerDecode, tiling, tileOptions, cancellationToken);
         using var scope = NewDisposeScope();
         long frames = latents.shape[2];
         var folded = VideoFrames.Fold(latents);
@@ -133,7 +231,7 @@ public sealed class VideoPipeline : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             using var chunk = NewDisposeScope();
             long n = Math.Min(framesPerDecode, folded.shape[0] - start);
-            var pixels = Image.DecodeLatents(folded.narrow(0, start, n), tiling, tileOptions).cpu();
+            var pixels = _image!.DecodeLatents(folded.narrow(0, start, n), tiling, tileOptions).cpu();
             parts.Add(pixels.MoveToOuterDisposeScope());
         }
         return VideoFrames.Unfold(cat(parts, 0), frames).contiguous().MoveToOuterDisposeScope();
