@@ -14,7 +14,7 @@ public static class TrainUpsamplersCommand
     public static Command Create(CliConsole console)
     {
         var model = new Option<string>("--model") { Description = "The frozen base model (diffusers folder)", Required = true };
-        var data = new Option<string>("--data") { Description = "Image folder of HR images (recursive; same-name .txt captions)", Required = true };
+        var data = new Option<string>("--data") { Description = "Folder of HR images and/or video clips (recursive; same-name .txt captions; clips: frame folders with caption.txt, animated .gif/.webp; every frame is an image)", Required = true };
         var variant = new Option<string>("--variant") { Description = "full (released ResBlocks) or lite (small)", DefaultValueFactory = _ => "lite" };
         variant.AcceptOnlyFromAmong("full", "lite");
         var stageScale = new Option<double>("--stage-scale") { Description = "Side ratio HR / LR of the adaptation", DefaultValueFactory = _ => 2.0 };
