@@ -38,9 +38,12 @@ public sealed class ImageFolderDataset
     private readonly List<Item> _items = [];
     private readonly List<SkippedFile> _skipped = [];
 
-    private sealed class Item(string path, string caption, int width, int height, int frame = -1)
+    private sealed class Item(string path, string caption, int width, int height, int frame = -1,
+        Func<string, IReadOnlyList<RgbImage>>? clipReader = null)
     {
         public string Path { get; } = path;
+        /// <summary>Reads the whole clip again when a frame is not cached.</summary>
+        public Func<string, IReadOnlyList<RgbImage>>? ClipReader { get; } = clipReader;
         /// <summary>The frame of an animated file (-1: a still image).</summary>
         public int Frame { get; } = frame;
         public string Caption { get; } = caption;
@@ -65,8 +68,18 @@ public sealed class ImageFolderDataset
     /// (<see cref="Video.Input.AnimatedImageReader"/>), and an image without its own .txt takes its folder's
     /// <c>caption.txt</c> (a folder of frame PNGs, as <c>motion-data</c> writes clips). Off: images only, as before.
     /// </param>
-    public ImageFolderDataset(string root, int size, CropMode crop = CropMode.Random, long cacheBytes = 1L << 30, bool videoClips = false)
+    /// <param name="clipReaders">With <paramref name="videoClips"/>: readers for further video types (e.g. MP4 through ffmpeg).</param>
+    public ImageFolderDataset(string root, int size, CropMode crop = CropMode.Random, long cacheBytes = 1L << 30, bool videoClips = false,
+        IReadOnlyList<Video.Input.VideoClipReader>? clipReaders = null)
     {
+        // Which reader takes a file as a clip (every frame); null = read as a still image.
+        Func<string, IReadOnlyList<RgbImage>>? ClipReaderFor(string file)
+        {
+            if (!videoClips) return null;
+            var ext = System.IO.Path.GetExtension(file).ToLowerInvariant();
+            if (Video.Input.AnimatedImageReader.Extensions.Contains(ext)) return f => Video.Input.AnimatedImageReader.ReadFrames(f);
+            return clipReaders?.FirstOrDefault(r => r.Extensions.Contains(ext))?.ReadFrames;
+        }
         VideoClips = videoClips;
         if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), $"training size {size} must be positive");
         if (string.IsNullOrWhiteSpace(root)) throw new ArgumentException("no data folder given");
@@ -75,17 +88,20 @@ public sealed class ImageFolderDataset
         Size = size;
         Crop = crop;
         var files = Directory.EnumerateFiles(Root, "*", SearchOption.AllDirectories)
-            .Where(f => Extensions.Contains(System.IO.Path.GetExtension(f).ToLowerInvariant())
-                        || (videoClips && Video.Input.AnimatedImageReader.Extensions.Contains(System.IO.Path.GetExtension(f).ToLowerInvariant())))
+            .Where(f => Extensions.Contains(System.IO.Path.GetExtension(f).ToLowerInvariant()) || ClipReaderFor(f) is not null)
             .OrderBy(f => System.IO.Path.GetRelativePath(Root, f), StringComparer.Ordinal)
             .ToList();
         long cached = 0;
         foreach (var f in files)
         {
-            if (videoClips && Video.Input.AnimatedImageReader.Extensions.Contains(System.IO.Path.GetExtension(f).ToLowerInvariant()))
+            if (ClipReaderFor(f) is { } readClip)
             {
                 IReadOnlyList<RgbImage> frames;
-                try { frames = Video.Input.AnimatedImageReader.ReadFrames(f); }
+                try
+                {
+                    frames = readClip(f);
+                    if (frames.Count == 0) throw new InvalidDataException($"{f}: no frames");
+                }
                 catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException)
                 {
                     _skipped.Add(new SkippedFile(f, "unreadable: " + e.Message));
@@ -100,7 +116,7 @@ public sealed class ImageFolderDataset
                 for (int k = 0; k < frames.Count; k++)
                 {
                     // Frames of a clip that does not fit the cache are decoded again (the whole clip) when drawn.
-                    var frameItem = new Item(f, clipCaption, frames[k].Width, frames[k].Height, frames.Count > 1 ? k : -1);
+                    var frameItem = new Item(f, clipCaption, frames[k].Width, frames[k].Height, k, readClip);
                     long frameBytes = frames[k].Pixels.Length;
                     if (cached + frameBytes <= cacheBytes) { frameItem.Cached = frames[k]; cached += frameBytes; }
                     _items.Add(frameItem);
@@ -143,7 +159,7 @@ public sealed class ImageFolderDataset
     public TrainingExample Get(int index, long seed, long sampleIndex)
     {
         var item = _items[index];
-        var image = item.Cached ?? (item.Frame >= 0 ? Video.Input.AnimatedImageReader.ReadFrames(item.Path)[item.Frame] : RgbImage.Load(item.Path));
+        var image = item.Cached ?? (item.ClipReader is { } read ? read(item.Path)[item.Frame] : RgbImage.Load(item.Path));
         int x, y;
         if (Crop == CropMode.Center)
         {
@@ -184,7 +200,7 @@ public sealed class ImageFolderDataset
     public string Summary()
     {
         int clipFrames = _items.Count(i => i.Frame >= 0);
-        var what = clipFrames == 0 ? $"{Count} images" : $"{Count} images ({clipFrames} of them frames of {_items.Where(i => i.Frame >= 0).Select(i => i.Path).Distinct().Count()} animated files)";
+        var what = clipFrames == 0 ? $"{Count} images" : $"{Count} images ({clipFrames} of them frames from {_items.Where(i => i.Frame >= 0).Select(i => i.Path).Distinct().Count()} video file(s))";
         return _skipped.Count == 0 ? what : $"{what} ({_skipped.Count} skipped: {SkippedUnreadable} unreadable, {SkippedTooSmall} too small)";
     }
 }

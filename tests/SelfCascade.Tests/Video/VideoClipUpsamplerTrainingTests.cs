@@ -4,6 +4,7 @@ using SelfCascade.Imaging;
 using SelfCascade.Pipelines;
 using SelfCascade.Tests.Cli;
 using SelfCascade.Tests.Support;
+using SelfCascade.Tests.Video.Cli;
 using SelfCascade.Tests.Video.Output;
 using SelfCascade.Training;
 using SelfCascade.Video.Cascade;
@@ -70,7 +71,7 @@ public sealed class VideoClipUpsamplerTrainingTests : IDisposable
         Assert.Equal(12, data.Count);
         Assert.Single(data.Skipped);
         Assert.EndsWith("broken.gif", data.Skipped[0].Path);
-        Assert.Contains("12 images (4 of them frames of 1 animated files)", data.Summary());
+        Assert.Contains("12 images (4 of them frames from 1 video file(s))", data.Summary());
         var captions = Enumerable.Range(0, data.Count).Select(data.CaptionAt).ToList();
         Assert.Equal(4, captions.Count(c => c == "red square, panning right"));
         Assert.Equal(4, captions.Count(c => c == "blue square, panning right"));
@@ -119,7 +120,7 @@ public sealed class VideoClipUpsamplerTrainingTests : IDisposable
         {
             OutputDir = run, Steps = 120, BatchSize = 4, LearningRate = 3e-3, Seed = 3, CheckpointEvery = 100, CaptionDropout = 0,
         }, up, log: lines.Add);
-        Assert.Contains(lines, l => l.Contains("12 images (4 of them frames of 1 animated files)"));
+        Assert.Contains(lines, l => l.Contains("12 images (4 of them frames from 1 video file(s))"));
         Assert.All(result.Losses, r => Assert.True(double.IsFinite(r.Loss)));
 
         // The same fixed batch (two frames of each clip, fixed noise and timesteps) before and after training.
@@ -153,5 +154,36 @@ public sealed class VideoClipUpsamplerTrainingTests : IDisposable
         for (int f = 0; f < 3; f++) Assert.Equal(tuned.Videos[0][f].Pixels, frames[f].Pixels);
         Assert.True(Parity.MaxAbsDiff(tuned.Latents, plain.Latents) > 1e-4, "the trained set must change the video");
         Assert.Equal("run", AnimatedWebP.ReadMetadata(File.ReadAllBytes(outFile))["upsamplers"]);
+    }
+
+    [Fact]
+    public void Mp4ClipsAreReadThroughFfmpegAndTrainUpsamplersTakesThem()
+    {
+        Assert.True(FfmpegMp4WriterTestsSupport.FfmpegOnPath, "ffmpeg is not on PATH: install it (apt-get install -y --no-install-recommends ffmpeg)");
+        var mp4 = Path.Combine(_clips, "mp4", "green.mp4");
+        var original = Enumerable.Range(0, 4).Select(k => Frame(2, k)).ToList();
+        SelfCascade.Cli.Video.FfmpegMp4Writer.Write(SelfCascade.Cli.Video.FfmpegMp4Writer.Find()!, mp4, original, fps: 8);
+        File.WriteAllText(Path.ChangeExtension(mp4, ".txt"), "green square, panning right");
+        File.WriteAllBytes(Path.Combine(_clips, "mp4", "broken.mp4"), [0, 0, 0, 0x18, 0x66, 0x74, 0x79, 0x70]);
+
+        // Every frame back at its size, close to the original (H.264 at CRF 15 is lossy, yuv420p halves the chroma).
+        var frames = SelfCascade.Cli.Video.FfmpegClipReader.ReadFrames(mp4);
+        Assert.Equal(4, frames.Count);
+        for (int k = 0; k < 4; k++)
+        {
+            Assert.Equal((32, 32), (frames[k].Width, frames[k].Height));
+            double mean = frames[k].Pixels.Zip(original[k].Pixels).Average(p => Math.Abs(p.First - p.Second));
+            Assert.True(mean < 6, $"frame {k}: mean |decoded - original| = {mean:F2} levels");
+        }
+        var e = Assert.Throws<InvalidDataException>(() => SelfCascade.Cli.Video.FfmpegClipReader.ReadFrames(Path.Combine(_clips, "mp4", "broken.mp4")));
+        Assert.Contains("ffprobe failed", e.Message);
+
+        var model = VideoFixtures.BuildAnimateDiff(Path.Combine(_dir, "model"));
+        var (code, stdout, err) = CliRunner.Run("train-upsamplers", "--model", model, "--data", _clips, "--out", Path.Combine(_dir, "mp4run"),
+            "--size", "32", "--steps", "1", "--batch", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("16 images (8 of them frames from 2 video file(s))", err);
+        Assert.Contains("(2 skipped: 2 unreadable, 0 too small)", err);
+        Assert.True(File.Exists(Path.Combine(_dir, "mp4run", "upsamplers", "upsamplers.safetensors")));
     }
 }
