@@ -36,8 +36,12 @@ public static partial class CliExamples
         ],
         ["doctor"] = ["selfcascade doctor", "selfcascade doctor --json --throughput-seconds 0"],
         ["bench-gpu"] = ["selfcascade bench-gpu --device cuda --repeats 5"],
-        ["generate-video"] = ["selfcascade generate-video --prompt \"red heart, zooming in\" --size 128x128 --frames 8 --out heart.mp4",
-            "selfcascade generate-video --model models/text-to-video-ms-1.7b --prompt \"a panda surfing\" --size 512x512 --frames 16 --out panda.mp4"],
+        ["generate-video"] =
+        [
+            "selfcascade generate-video --prompt \"red heart, zooming in\" --size 128x128 --frames 8 --out heart.mp4",
+            "selfcascade generate-video --model models/text-to-video-ms-1.7b --prompt \"a panda surfing\" --size 512x512 --frames 16 --out panda.mp4",
+            "selfcascade generate-video --prompt \"red heart, zooming in\" --size 64x64 --upsamplers models/emoji-base-upsamplers/lite-64 --out heart.webp",
+        ],
         ["motion-data"] = ["selfcascade motion-data --renders data/render/128/train --out motion-clips --clips 20"],
         ["train-motion"] = ["selfcascade train-motion --data data/render/128/train --out runs/motion --steps 2000 --batch 4"],
         ["serve"] = ["selfcascade serve", "selfcascade serve --model sd21=/models/sd21-base --port 7860 --data ~/.selfcascade", "selfcascade serve --model sd21=/models/sd21-base --upsamplers tuned=runs/up-2x,runs/up-4x --lora style=loras/style.safetensors"],

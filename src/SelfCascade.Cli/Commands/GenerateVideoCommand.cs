@@ -72,7 +72,8 @@ public static class GenerateVideoCommand
             int width = 0, height = 0;
             if (p.GetValue(size) is string s) (width, height) = CliParsing.ParseSize(s);
             var settings = cascade.Read(p);
-            if (settings.UpsamplerDirs.Length > 0) throw new ArgumentException("--upsamplers is not supported by generate-video yet");
+            foreach (var dir in settings.UpsamplerDirs)
+                if (!Directory.Exists(dir)) throw new ArgumentException($"--upsamplers '{dir}': folder not found");
             var ffmpeg = FfmpegMp4Writer.Find();
             var (_, note) = VideoOutput.Resolve(outPath, ffmpeg);
             if (note != null) console.Error.WriteLine("note: " + note);
@@ -87,13 +88,17 @@ public static class GenerateVideoCommand
             double loadSeconds = load.Elapsed.TotalSeconds;
             int w = width > 0 ? width : pipe.NativeSize, h = height > 0 ? height : pipe.NativeSize;
             var methodName = p.GetValue(method) ?? (w > pipe.NativeSize || h > pipe.NativeSize ? "self-cascade" : "direct");
+            // The image upsampler checkpoints, run per frame in the motion model's image UNet (the tuned cascade).
+            using var injector = settings.UpsamplerDirs.Length == 0 ? null
+                : pipe.HasImagePipeline ? settings.CreateInjector(pipe.Image)
+                : throw new NotSupportedException("--upsamplers needs an AnimateDiff model (an SD UNet with a motion adapter): a ModelScope-style UNet3D has no image UNet for the per-frame low-res branch");
             var request = new VideoRequest
             {
                 Prompt = promptText, NegativePrompt = p.GetValue(negative), Width = width, Height = height, Frames = frameCount,
                 Seed = p.GetValue(seed), Steps = p.GetValue(steps) ?? pipe.DefaultSteps, Guidance = p.GetValue(guidance),
                 Method = GenerateCommand.ParseMethod(methodName), BaseSize = settings.BaseSize, PivotStrength = settings.PivotStrength,
                 StageOverrides = settings.Overrides, PivotMode = settings.PivotMode, VaeTiling = settings.Tiling,
-                FramesPerDecode = p.GetValue(framesPerDecode),
+                FramesPerDecode = p.GetValue(framesPerDecode), Upsamplers = injector,
             };
             VideoCascadeGenerator.Validate(pipe, request);
             var progress = console.Progress<GenerationProgress>(g =>
@@ -104,6 +109,8 @@ public static class GenerateVideoCommand
             {
                 meta["stages"] = string.Join(" -> ", result.Stages.Select(st => $"{st.Width}x{st.Height}"));
                 meta["pivot_strength"] = (request.PivotStrength ?? pipe.DefaultPivotStrength).ToString(CultureInfo.InvariantCulture);
+                if (settings.UpsamplerDirs.Length > 0)
+                    meta["upsamplers"] = string.Join(",", settings.UpsamplerDirs.Select(d => Path.GetFileName(Path.GetFullPath(d).TrimEnd('/'))));
             }
             var written = VideoOutput.Write(outPath, result.Videos[0], rate, meta, p.GetValue(saveFrames), ffmpeg, console.Cancellation);
             if (p.GetValue(json))

@@ -14,7 +14,7 @@ public static class TrainUpsamplersCommand
     public static Command Create(CliConsole console)
     {
         var model = new Option<string>("--model") { Description = "The frozen base model (diffusers folder)", Required = true };
-        var data = new Option<string>("--data") { Description = "Image folder of HR images (recursive; same-name .txt captions)", Required = true };
+        var data = new Option<string>("--data") { Description = "Folder of HR images and/or video clips (recursive; same-name .txt captions; clips: frame folders with caption.txt, animated .gif/.webp, .mp4 through ffmpeg; every frame is an image)", Required = true };
         var variant = new Option<string>("--variant") { Description = "full (released ResBlocks) or lite (small)", DefaultValueFactory = _ => "lite" };
         variant.AcceptOnlyFromAmong("full", "lite");
         var stageScale = new Option<double>("--stage-scale") { Description = "Side ratio HR / LR of the adaptation", DefaultValueFactory = _ => 2.0 };
@@ -40,7 +40,7 @@ public static class TrainUpsamplersCommand
                 FrozenDType = TorchRuntime.ParseDType(p.GetValue(dtype)), Device = p.GetValue(common.Device)!,
             };
             var result = UpsamplerTraining.Run(p.GetValue(data)!, options, up, TrainingCliOptions.Bar(console), console.Cancellation,
-                line => console.Error.WriteLine(line));
+                line => console.Error.WriteLine(line), [Video.FfmpegClipReader.Create()]);
             console.Out.WriteLine(TrainingCliOptions.Summary(result));
             console.Out.WriteLine(Path.GetFullPath(Path.Combine(options.OutputDir, UpsamplerTrainingTask.UpsamplerFolder)));
             return 0;

@@ -30,14 +30,22 @@ public sealed class ImageFolderDataset
 {
     public static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".webp", ".bmp"];
 
+    /// <summary>A clip folder's caption for frames without their own .txt (with video clips on).</summary>
+    public const string ClipCaptionFile = "caption.txt";
+
     private static readonly Scalar Half255 = 127.5.ToScalar();
     private static readonly Scalar One = 1.0.ToScalar();
     private readonly List<Item> _items = [];
     private readonly List<SkippedFile> _skipped = [];
 
-    private sealed class Item(string path, string caption, int width, int height)
+    private sealed class Item(string path, string caption, int width, int height, int frame = -1,
+        Func<string, IReadOnlyList<RgbImage>>? clipReader = null)
     {
         public string Path { get; } = path;
+        /// <summary>Reads the whole clip again when a frame is not cached.</summary>
+        public Func<string, IReadOnlyList<RgbImage>>? ClipReader { get; } = clipReader;
+        /// <summary>The frame of an animated file (-1: a still image).</summary>
+        public int Frame { get; } = frame;
         public string Caption { get; } = caption;
         public int Width { get; } = width;
         public int Height { get; } = height;
@@ -52,8 +60,27 @@ public sealed class ImageFolderDataset
     public int SkippedUnreadable => _skipped.Count(s => s.Reason.StartsWith("unreadable", StringComparison.Ordinal));
     public int SkippedTooSmall => _skipped.Count(s => s.Reason.StartsWith("too small", StringComparison.Ordinal));
 
-    public ImageFolderDataset(string root, int size, CropMode crop = CropMode.Random, long cacheBytes = 1L << 30)
+    /// <summary>Whether video clips are read (<see cref="ImageFolderDataset(string, int, CropMode, long, bool)"/>).</summary>
+    public bool VideoClips { get; }
+
+    /// <param name="videoClips">
+    /// Also take video clips, every frame as a training image: animated GIF/WebP files contribute all their frames
+    /// (<see cref="Video.Input.AnimatedImageReader"/>), and an image without its own .txt takes its folder's
+    /// <c>caption.txt</c> (a folder of frame PNGs, as <c>motion-data</c> writes clips). Off: images only, as before.
+    /// </param>
+    /// <param name="clipReaders">With <paramref name="videoClips"/>: readers for further video types (e.g. MP4 through ffmpeg).</param>
+    public ImageFolderDataset(string root, int size, CropMode crop = CropMode.Random, long cacheBytes = 1L << 30, bool videoClips = false,
+        IReadOnlyList<Video.Input.VideoClipReader>? clipReaders = null)
     {
+        // Which reader takes a file as a clip (every frame); null = read as a still image.
+        Func<string, IReadOnlyList<RgbImage>>? ClipReaderFor(string file)
+        {
+            if (!videoClips) return null;
+            var ext = System.IO.Path.GetExtension(file).ToLowerInvariant();
+            if (Video.Input.AnimatedImageReader.Extensions.Contains(ext)) return f => Video.Input.AnimatedImageReader.ReadFrames(f);
+            return clipReaders?.FirstOrDefault(r => r.Extensions.Contains(ext))?.ReadFrames;
+        }
+        VideoClips = videoClips;
         if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), $"training size {size} must be positive");
         if (string.IsNullOrWhiteSpace(root)) throw new ArgumentException("no data folder given");
         Root = System.IO.Path.GetFullPath(root);
@@ -61,12 +88,41 @@ public sealed class ImageFolderDataset
         Size = size;
         Crop = crop;
         var files = Directory.EnumerateFiles(Root, "*", SearchOption.AllDirectories)
-            .Where(f => Extensions.Contains(System.IO.Path.GetExtension(f).ToLowerInvariant()))
+            .Where(f => Extensions.Contains(System.IO.Path.GetExtension(f).ToLowerInvariant()) || ClipReaderFor(f) is not null)
             .OrderBy(f => System.IO.Path.GetRelativePath(Root, f), StringComparer.Ordinal)
             .ToList();
         long cached = 0;
         foreach (var f in files)
         {
+            if (ClipReaderFor(f) is { } readClip)
+            {
+                IReadOnlyList<RgbImage> frames;
+                try
+                {
+                    frames = readClip(f);
+                    if (frames.Count == 0) throw new InvalidDataException($"{f}: no frames");
+                }
+                catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException)
+                {
+                    _skipped.Add(new SkippedFile(f, "unreadable: " + e.Message));
+                    continue;
+                }
+                if (frames[0].Width < size || frames[0].Height < size)
+                {
+                    _skipped.Add(new SkippedFile(f, $"too small: {frames[0].Width}x{frames[0].Height} < {size}x{size}"));
+                    continue;
+                }
+                var clipCaption = ReadCaption(f, videoClips);
+                for (int k = 0; k < frames.Count; k++)
+                {
+                    // Frames of a clip that does not fit the cache are decoded again (the whole clip) when drawn.
+                    var frameItem = new Item(f, clipCaption, frames[k].Width, frames[k].Height, k, readClip);
+                    long frameBytes = frames[k].Pixels.Length;
+                    if (cached + frameBytes <= cacheBytes) { frameItem.Cached = frames[k]; cached += frameBytes; }
+                    _items.Add(frameItem);
+                }
+                continue;
+            }
             RgbImage image;
             try { image = RgbImage.Load(f); }
             catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException)
@@ -79,7 +135,7 @@ public sealed class ImageFolderDataset
                 _skipped.Add(new SkippedFile(f, $"too small: {image.Width}x{image.Height} < {size}x{size}"));
                 continue;
             }
-            var item = new Item(f, ReadCaption(f), image.Width, image.Height);
+            var item = new Item(f, ReadCaption(f, videoClips), image.Width, image.Height);
             long bytes = image.Pixels.Length;
             if (cached + bytes <= cacheBytes) { item.Cached = image; cached += bytes; }
             _items.Add(item);
@@ -103,7 +159,7 @@ public sealed class ImageFolderDataset
     public TrainingExample Get(int index, long seed, long sampleIndex)
     {
         var item = _items[index];
-        var image = item.Cached ?? RgbImage.Load(item.Path);
+        var image = item.Cached ?? (item.ClipReader is { } read ? read(item.Path)[item.Frame] : RgbImage.Load(item.Path));
         int x, y;
         if (Crop == CropMode.Center)
         {
@@ -130,16 +186,21 @@ public sealed class ImageFolderDataset
         return t.contiguous().MoveToOuterDisposeScope();
     }
 
-    private static string ReadCaption(string imagePath)
+    /// <summary>The file's own .txt; else, for video clips, its folder's <c>caption.txt</c> (a fixed name); else "".</summary>
+    private static string ReadCaption(string imagePath, bool videoClips = false)
     {
         var txt = System.IO.Path.ChangeExtension(imagePath, ".txt");
+        if (!File.Exists(txt) && videoClips) txt = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(imagePath)!, ClipCaptionFile);
         if (!File.Exists(txt)) return "";
         try { return File.ReadAllText(txt).Trim(); }
         catch (IOException) { return ""; }
     }
 
     /// <summary>A short human summary: "N images (k skipped: a unreadable, b too small)".</summary>
-    public string Summary() => _skipped.Count == 0
-        ? $"{Count} images"
-        : $"{Count} images ({_skipped.Count} skipped: {SkippedUnreadable} unreadable, {SkippedTooSmall} too small)";
+    public string Summary()
+    {
+        int clipFrames = _items.Count(i => i.Frame >= 0);
+        var what = clipFrames == 0 ? $"{Count} images" : $"{Count} images ({clipFrames} of them frames from {_items.Where(i => i.Frame >= 0).Select(i => i.Path).Distinct().Count()} video file(s))";
+        return _skipped.Count == 0 ? what : $"{what} ({_skipped.Count} skipped: {SkippedUnreadable} unreadable, {SkippedTooSmall} too small)";
+    }
 }

@@ -153,15 +153,22 @@ public sealed class UpsamplerTrainingTask : TrainingTask
     }
 }
 
-/// <summary>train-upsamplers end to end: the HR crops, the task, the shared loop, the set saved to OUT/upsamplers.</summary>
+/// <summary>
+/// train-upsamplers end to end: the HR crops, the task, the shared loop, the set saved to OUT/upsamplers. The data
+/// folder may hold video clips too (frame folders with a caption.txt, animated GIF/WebP): every frame is one training
+/// image, since the video cascade applies the same set per frame.
+/// </summary>
 public static class UpsamplerTraining
 {
+    /// <param name="clipReaders">Readers for video types beyond frame folders and animated GIF/WebP (the CLI adds MP4 through ffmpeg).</param>
     public static TrainingResult Run(string dataDir, TrainingOptions options, UpsamplerTrainingOptions upsamplers,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, Action<string>? log = null)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, Action<string>? log = null,
+        IReadOnlyList<Video.Input.VideoClipReader>? clipReaders = null)
     {
         options.ThrowIfInvalid();
         using var task = new UpsamplerTrainingTask(upsamplers, options.Seed);
-        var data = new ImageFolderDataset(dataDir, task.HighResSize, CropMode.Random);
+        // Video clips train the same per-frame upsamplers (the video cascade applies them per frame): every frame is an image.
+        var data = new ImageFolderDataset(dataDir, task.HighResSize, CropMode.Random, videoClips: true, clipReaders: clipReaders);
         log?.Invoke($"data: {data.Summary()}, HR crops {task.HighResSize} px, LR pivots {task.LowResSize} px");
         foreach (var s in data.Skipped.Take(5)) log?.Invoke($"  skipped {s.Path}: {s.Reason}");
         log?.Invoke($"upsamplers: {UpsamplerVariants.Name(upsamplers.Variant)}, points {string.Join(", ", task.Upsamplers.Points)}, {task.Upsamplers.ParameterCount:N0} trainable parameters");

@@ -1,4 +1,5 @@
 using SelfCascade.Models.Unet;
+using SelfCascade.Video.Upsamplers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -50,4 +51,17 @@ public sealed class VideoUNetForwardOptions
     /// output), frames folded as for <see cref="FeatureHook"/>. Null = none.
     /// </summary>
     public IUNetLayerHook? LayerHook { get; init; }
+
+    /// <summary>
+    /// The tuned cascade's feature upsamplers, run per frame at the image injection points (<see cref="VideoFeatureUpsampling"/>;
+    /// AnimateDiff only). Cannot be combined with <see cref="FeatureHook"/>. Null = none.
+    /// </summary>
+    public VideoFeatureUpsampling? Upsamplers { get; init; }
+
+    /// <summary>These options for a call on videos [start, start + count) of the batch (the per-video state sliced).</summary>
+    public VideoUNetForwardOptions ForVideos(long start, long count) => Upsamplers is null ? this : new VideoUNetForwardOptions
+    {
+        SelfAttentionEntropyRatio = SelfAttentionEntropyRatio, FeatureHook = FeatureHook, LayerHook = LayerHook,
+        Upsamplers = Upsamplers.Slice(start, count),
+    };
 }

@@ -2,7 +2,9 @@ using System.Diagnostics;
 using SelfCascade.Cascade;
 using SelfCascade.Imaging;
 using SelfCascade.Pipelines;
+using SelfCascade.Video.Models;
 using SelfCascade.Video.Pipelines;
+using SelfCascade.Video.Upsamplers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,7 +16,9 @@ namespace SelfCascade.Video.Cascade;
 /// latent frame by frame (bilinear, align_corners=false, each frame on its own), re-noises it with the scheduler's
 /// add_noise at the first img2img timestep of the pivot strength — noise randn((B, F, C, H, W)) from a CPU generator
 /// seeded seed + r, permuted to (B, C, F, H, W), as diffusers' AnimateDiffVideoToVideoPipeline draws it — and denoises
-/// the remaining steps with the same video model. Also the baselines: direct, attn-scale, upscale-only.
+/// the remaining steps with the same video model; with <see cref="VideoRequest.Upsamplers"/> the stage's image upsampler
+/// set runs per frame inside the video UNet (<see cref="VideoUpsamplerStage"/>). Also the baselines: direct, attn-scale,
+/// upscale-only.
 /// </summary>
 public static class VideoCascadeGenerator
 {
@@ -52,7 +56,21 @@ public static class VideoCascadeGenerator
         if (request.FramesPerDecode < 1) throw new ArgumentException($"frames per decode must be at least 1 (got {request.FramesPerDecode})");
         if (request.VideosPerUNetCall is int k && k < 1) throw new ArgumentException($"videos per UNet call must be at least 1 (got {k})");
         StableDiffusionPipeline.ValidateRequest(request.ToCascadeRequest().Request);
+        if (request.Upsamplers is { } ups && request.Method == GenerationMethod.SelfCascade)
+        {
+            var unet = MotionUNet(pipe);
+            for (int i = 0; i < ups.Sets.Count; i++)
+            {
+                var problems = ups.Sets[i].Config.Incompatibilities(unet.Config);
+                if (problems.Count > 0)
+                    throw new InvalidOperationException($"upsampler set {i + 1} (for stage {i + 1}) does not fit this UNet: {string.Join("; ", problems)}");
+            }
+        }
     }
+
+    /// <summary>The image UNet the upsamplers run in: AnimateDiff's; other video UNets cannot take them.</summary>
+    private static SelfCascade.Models.Unet.UNet2DConditionModel MotionUNet(VideoPipeline pipe) => pipe.Unet is UNetMotionModel m ? m.Unet
+        : throw new NotSupportedException($"feature upsamplers in the video cascade are supported for AnimateDiff models only (this model's video UNet is {pipe.Unet.GetType().Name})");
 
     private static VideoResult Direct(VideoPipeline pipe, VideoRequest request, int width, int height, VideoUNetForwardOptions? options,
         IProgress<GenerationProgress>? progress, CancellationToken ct)
@@ -195,7 +213,12 @@ public static class VideoCascadeGenerator
             noisy = scheduler.AddNoise(pivot, noise, timesteps[0]).MoveToOuterDisposeScope();
         }
         using var _ = noisy;
-        return pipe.Denoise(noisy, timesteps, emb, stage.GuidanceScale, generator, null, request.VideosPerUNetCall, progress, ct, stage.Index, stageCount);
+        // The tuned cascade: the stage's upsampler set per frame, fed by the previous stage's clean latent video.
+        using var states = request.Upsamplers is null ? null : emb.ForUnet((int)previousLatents.shape[0]);
+        using var upsamplers = request.Upsamplers is null ? null
+            : new VideoUpsamplerStage(request.Upsamplers, stage.Index, MotionUNet(pipe), previousLatents, states!, emb.HasGuidance ? 2 : 1);
+        return pipe.Denoise(noisy, timesteps, emb, stage.GuidanceScale, generator, null, request.VideosPerUNetCall, progress, ct, stage.Index, stageCount,
+            upsamplers is null ? null : upsamplers.OptionsForStep);
     }
 
     private static List<RgbImage[]> DecodeToFrames(VideoPipeline pipe, VideoRequest request, Tensor latents, CancellationToken ct)

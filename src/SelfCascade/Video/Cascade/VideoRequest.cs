@@ -1,4 +1,5 @@
 using SelfCascade.Cascade;
+using SelfCascade.Cascade.Upsamplers;
 using SelfCascade.Imaging;
 using SelfCascade.Pipelines;
 using static TorchSharp.torch;
@@ -35,6 +36,13 @@ public sealed class VideoRequest
     public int FramesPerDecode { get; init; } = 8;
     /// <summary>Videos per UNet call (1 = the CFG halves one after the other); null = the whole batch at once.</summary>
     public int? VideosPerUNetCall { get; init; }
+    /// <summary>
+    /// The tuned Self-Cascade: time-aware feature upsamplers (image checkpoints, set i for stage i+1, the last for any
+    /// later stage) applied per frame inside the video UNet at the image injection points. AnimateDiff only (a UNet3D
+    /// model gives <see cref="NotSupportedException"/>); used by <see cref="GenerationMethod.SelfCascade"/>, ignored by
+    /// the baselines. Not owned: dispose it yourself. Null = the tuning-free cascade.
+    /// </summary>
+    public FeatureUpsamplerInjector? Upsamplers { get; init; }
     /// <summary>Decode and keep every earlier stage's frames too.</summary>
     public bool KeepStageFrames { get; init; }
 

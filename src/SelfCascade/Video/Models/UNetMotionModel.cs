@@ -44,10 +44,19 @@ public sealed class UNetMotionModel : IVideoUNet
         var x = VideoFrames.Fold(sample);
         var emb = Unet.TimeEmbedding(timestep, b, x.dtype).repeat_interleave(frames, 0);
         var context = encoderHiddenStates.to(Unet.Device).repeat_interleave(frames, 0);
+        if (options?.Upsamplers is { } ups)
+        {
+            if (options.FeatureHook is not null)
+                throw new NotSupportedException("a feature hook and feature upsamplers cannot be combined in one video UNet call");
+            if (!ReferenceEquals(ups.Unet, Unet))
+                throw new ArgumentException("the feature upsamplers were prepared for another UNet than this motion model's");
+        }
+        // The upsamplers: the image hook with frames folded into the batch (the low-res branch is the image encoder per frame).
+        using var upsamplerHook = options?.Upsamplers?.CreateHook(b, frames);
         var unetOptions = new UNetForwardOptions
         {
             LayerHook = new MotionLayerHook(Adapter, frames, options?.LayerHook),
-            FeatureHook = options?.FeatureHook,
+            FeatureHook = (IUNetFeatureHook?)upsamplerHook ?? options?.FeatureHook,
             SelfAttentionEntropyRatio = options?.SelfAttentionEntropyRatio,
         };
         var y = Unet.ForwardWithEmbedding(x, emb, context, unetOptions);

@@ -169,10 +169,13 @@ public sealed class VideoPipeline : IDisposable
     /// The denoising loop over <paramref name="timesteps"/> from <paramref name="latents"/> (B, C, F, h, w) fp32.
     /// One dispose scope per step; cancellation between steps. <paramref name="videosPerCall"/> splits every UNet
     /// call over the (CFG-doubled) batch of videos (<see cref="VideoUNetChunking"/>); null = one call.
+    /// <paramref name="optionsForStep"/>, when given, supplies each step's UNet options instead of <paramref name="unetOptions"/>
+    /// (the tuned cascade's upsamplers, <see cref="Upsamplers.VideoUpsamplerStage.OptionsForStep"/>).
     /// </summary>
     public Tensor Denoise(Tensor latents, IReadOnlyList<double> timesteps, PromptEmbeddings embeddings, double guidance,
         Generator? generator, VideoUNetForwardOptions? unetOptions = null, int? videosPerCall = null,
-        IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default, int stage = 0, int stageCount = 1)
+        IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default, int stage = 0, int stageCount = 1,
+        Func<double, VideoUNetForwardOptions?>? optionsForStep = null)
     {
         VideoFrames.Check(latents);
         using var mode = torch.inference_mode();
@@ -195,7 +198,8 @@ public sealed class VideoPipeline : IDisposable
             {
                 var input = cfg ? cat([x, x], 0) : x.alias();
                 var scaled = scheduler.ScaleModelInput(input, t).to(Unet.DType);
-                var noise = VideoUNetChunking.Forward(Unet, scaled, timestepTensors[i], states, unetOptions, videosPerCall).to(ScalarType.Float32);
+                var options = optionsForStep is null ? unetOptions : optionsForStep(t);
+                var noise = VideoUNetChunking.Forward(Unet, scaled, timestepTensors[i], states, options, videosPerCall).to(ScalarType.Float32);
                 if (cfg)
                 {
                     var halves = noise.chunk(2, 0);

@@ -6,7 +6,8 @@ namespace SelfCascade.Video.Pipelines;
 /// <summary>
 /// A video UNet call split over the batch of videos (e.g. the two CFG halves one after the other): the temporal
 /// layers mix frames of one video only, so the result is the unsplit one, at the peak activation memory of
-/// <c>videosPerCall</c> videos. Frames are never split (the motion modules attend across all of them).
+/// <c>videosPerCall</c> videos. Frames are never split (the motion modules attend across all of them). Per-video state
+/// in the options (the upsamplers' low-res videos) is sliced to match (<see cref="VideoUNetForwardOptions.ForVideos"/>).
 /// </summary>
 public static class VideoUNetChunking
 {
@@ -24,7 +25,7 @@ public static class VideoUNetChunking
         {
             long len = Math.Min(k, b - start);
             var t = perVideoT ? timestep.narrow(0, start, len) : timestep;
-            outputs.Add(unet.Forward(sample.narrow(0, start, len), t, encoderHiddenStates.narrow(0, start, len), options));
+            outputs.Add(unet.Forward(sample.narrow(0, start, len), t, encoderHiddenStates.narrow(0, start, len), options?.ForVideos(start, len)));
         }
         return cat(outputs, 0).MoveToOuterDisposeScope();
     }

@@ -123,6 +123,8 @@ public sealed class UNet3DConditionModel : nn.Module, IVideoUNet
     {
         if (options?.LayerHook is not null)
             throw new NotSupportedException("UNet3DConditionModel has no per-layer hook (LayerHook is AnimateDiff's injection point)");
+        if (options?.Upsamplers is not null)
+            throw new NotSupportedException("feature upsamplers in the video UNet are supported for AnimateDiff (UNetMotionModel) only, not for UNet3DConditionModel");
         return Forward(sample, timestep, encoderHiddenStates, new UNetForwardOptions
         {
             FeatureHook = options?.FeatureHook,

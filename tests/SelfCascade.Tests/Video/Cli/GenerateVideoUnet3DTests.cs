@@ -108,4 +108,19 @@ public sealed class GenerateVideoUnet3DTests : IDisposable
         Assert.False(File.Exists(Out("a.webp")));
         Assert.False(Directory.Exists(Out("af")));
     }
+
+    // The upsampler sets need an image UNet for the per-frame low-res branch; a UNet3D model has none.
+    [Fact]
+    public void UpsamplersWithATextToVideoFolderAreOneErrorAndNoFile()
+    {
+        var ups = Path.Combine(Fixtures.RepoRoot, "models", "emoji-base-upsamplers", "lite-64");
+        var (code, stdout, err) = CliRunner.Run("generate-video", "--model", _model, "--upsamplers", ups, "--prompt", "a red ball",
+            "--frames", "2", "--steps", "2", "--size", "64x48", "--out", Out("u.webp"));
+        Assert.Equal(1, code);
+        Assert.Equal("", stdout);
+        var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains("--upsamplers needs an AnimateDiff model", lines[0]);
+        Assert.False(File.Exists(Out("u.webp")));
+    }
 }
