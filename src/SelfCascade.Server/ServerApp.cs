@@ -19,7 +19,7 @@ namespace SelfCascade.Server;
 /// <summary>
 /// Builds the server: Kestrel on the asked address (loopback unless an API key is set), the job engine
 /// (<see cref="JobQueue"/> with its <see cref="ModelRegistry"/>, <see cref="JobStore"/>, <see cref="OutputStore"/>,
-/// all in DI), the error and API-key middleware, /openapi.json, and every <see cref="EndpointModules.All"/> group.
+/// all in DI), the error and API-key middleware, /openapi.json, and every <see cref="EndpointModules.Create"/> group.
 /// </summary>
 public static class ServerApp
 {
@@ -96,7 +96,7 @@ public static class ServerApp
         app.UseMiddleware<ApiKeyMiddleware>();
         app.UseStatusCodePages(ErrorMiddleware.WriteEmptyStatusAsync);
         app.MapOpenApi("/openapi.json");
-        foreach (var module in EndpointModules.All) module.Map(app);
+        foreach (var module in EndpointModules.Create()) module.Map(app);
         extraEndpoints?.Invoke(app);
         return app;
     }

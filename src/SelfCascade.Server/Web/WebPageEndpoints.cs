@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Routing;
 
 namespace SelfCascade.Server.Web;
 
-/// <summary>The page's endpoint group (registered in <see cref="EndpointModules.All"/>).</summary>
+/// <summary>The page's endpoint group (registered in <see cref="EndpointModules.Create"/>).</summary>
 public sealed class WebPage : IEndpointModule
 {
     public void Map(WebApplication app) => app.MapWebPage();
