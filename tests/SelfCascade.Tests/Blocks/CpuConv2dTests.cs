@@ -10,6 +10,7 @@ namespace SelfCascade.Tests.Blocks;
 /// one bf16 rounding of the exact result, and fp32 input gradients are finite and exact even when the allocator's
 /// free blocks hold NaN (without the workaround they intermittently come out NaN), on any CPU.
 /// </summary>
+[Collection(AloneCollection.Name)]
 public class CpuConv2dTests
 {
     public CpuConv2dTests() => TorchSetup.Ensure();

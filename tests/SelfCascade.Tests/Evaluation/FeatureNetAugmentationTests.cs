@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 namespace SelfCascade.Tests.Evaluation;
 
 /// <summary>The benchmark feature network's training recipe (train-feature-net): augmentation pieces, schedule, checkpoints, resume, ranks.</summary>
+[Collection(AloneCollection.Name)]
 public sealed class FeatureNetAugmentationTests
 {
     public FeatureNetAugmentationTests() => TorchSetup.Ensure();

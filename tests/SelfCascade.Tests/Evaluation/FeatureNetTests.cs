@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 namespace SelfCascade.Tests.Evaluation;
 
+[Collection(AloneCollection.Name)]
 public sealed class FeatureNetTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("sc-featnet-").FullName;

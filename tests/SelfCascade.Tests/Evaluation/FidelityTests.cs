@@ -23,6 +23,7 @@ public sealed class DesignFeatureNet : IDisposable
 }
 
 /// <summary>FD/KID in a trained FeatureNet space rank the degradations of high-resolution sampling.</summary>
+[Collection(AloneCollection.Name)]
 public sealed class FidelityTests(DesignFeatureNet fixture) : IClassFixture<DesignFeatureNet>
 {
     private const int Size = DesignFeatureNet.Size;

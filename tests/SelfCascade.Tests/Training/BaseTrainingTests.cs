@@ -10,6 +10,7 @@ namespace SelfCascade.Tests.Training;
 
 /// <summary>train-base end to end on a micro model: the loss falls, the artefacts are written, the exported
 /// diffusers folder loads and generates, and a resumed run is bit-identical to an uninterrupted one.</summary>
+[Collection(AloneCollection.Name)]
 public sealed class BaseTrainingTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("sc-train-").FullName;

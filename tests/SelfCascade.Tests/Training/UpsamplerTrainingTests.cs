@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 namespace SelfCascade.Tests.Training;
 
 /// <summary>train-upsamplers (Algorithm 1) on the sd_tiny folder (VAE latent space).</summary>
+[Collection(AloneCollection.Name)]
 public sealed class UpsamplerTrainingTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("sc-uptrain-").FullName;
