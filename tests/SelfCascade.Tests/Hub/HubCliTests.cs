@@ -5,37 +5,9 @@ using SelfCascade.Tests.Support;
 namespace SelfCascade.Tests.Hub;
 
 /// <summary>`--model org/name` through the CLI: the same image as the folder it was served from, offline reuse.</summary>
-public sealed class HubCliTests : IAsyncLifetime
+[Collection(HubEnvironmentCollection.Name)]
+public sealed class HubCliTests : HubCliTestBase
 {
-    private HubTestContext _hub = null!;
-    private readonly Dictionary<string, string?> _saved = new();
-
-    public async Task InitializeAsync()
-    {
-        TorchSetup.Ensure();
-        _hub = await HubTestContext.StartAsync();
-        // The CLI reads the process environment, as huggingface_hub does; nothing of the machine's may leak in.
-        Set("HF_ENDPOINT", _hub.Server.Endpoint);
-        Set("HF_HUB_CACHE", _hub.Cache);
-        Set("HF_HOME", Path.Combine(_hub.Dir, "hf_home"));
-        Set("HF_TOKEN", null);
-        Set("HUGGING_FACE_HUB_TOKEN", null);
-        Set("HF_HUB_OFFLINE", null);
-        Set("TRANSFORMERS_OFFLINE", null);
-    }
-
-    private void Set(string name, string? value)
-    {
-        if (!_saved.ContainsKey(name)) _saved[name] = Environment.GetEnvironmentVariable(name);
-        Environment.SetEnvironmentVariable(name, value);
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var (k, v) in _saved) Environment.SetEnvironmentVariable(k, v);
-        await _hub.DisposeAsync();
-    }
-
     [Fact]
     public void Generate_from_a_hub_id_gives_the_same_image_as_from_the_folder()
     {

@@ -7,36 +7,9 @@ using SelfCascade.Tests.Video.Unet3D;
 namespace SelfCascade.Tests.Video.Cli;
 
 /// <summary>`generate-video --model org/name` for a TextToVideoSD repository (served by the fake hub): the folder's frames.</summary>
-public sealed class GenerateVideoHubTests : IAsyncLifetime
+[Collection(HubEnvironmentCollection.Name)]
+public sealed class GenerateVideoHubTests : HubCliTestBase
 {
-    private HubTestContext _hub = null!;
-    private readonly Dictionary<string, string?> _saved = new();
-
-    public async Task InitializeAsync()
-    {
-        TorchSetup.Ensure();
-        _hub = await HubTestContext.StartAsync();
-        Set("HF_ENDPOINT", _hub.Server.Endpoint);
-        Set("HF_HUB_CACHE", _hub.Cache);
-        Set("HF_HOME", Path.Combine(_hub.Dir, "hf_home"));
-        Set("HF_TOKEN", null);
-        Set("HUGGING_FACE_HUB_TOKEN", null);
-        Set("HF_HUB_OFFLINE", null);
-        Set("TRANSFORMERS_OFFLINE", null);
-    }
-
-    private void Set(string name, string? value)
-    {
-        if (!_saved.ContainsKey(name)) _saved[name] = Environment.GetEnvironmentVariable(name);
-        Environment.SetEnvironmentVariable(name, value);
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var (k, v) in _saved) Environment.SetEnvironmentVariable(k, v);
-        await _hub.DisposeAsync();
-    }
-
     [Fact]
     public void AHubIdOfATextToVideoRepositoryGivesTheFoldersFrames()
     {
