@@ -14,9 +14,14 @@ public static class Program
             Console.Error.WriteLine("error: " + e.Message);
             return 2;
         }
-        // Ctrl+C cancels between denoising steps instead of killing the process mid-write.
+        // Ctrl+C cancels between denoising steps instead of killing the process mid-write. SIGTERM does the same:
+        // it is what `kill`, systemd and container stops send, and a background job started by a script never sees
+        // Ctrl+C's SIGINT (the shell ignores it there), so without this a training run stopped that way lost every
+        // step since its last checkpoint.
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
         return CliApp.Run(args, Console.Out, Console.Error, interactive: !Console.IsErrorRedirected, cts.Token);
     }
 }
