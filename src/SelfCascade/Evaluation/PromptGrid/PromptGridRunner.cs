@@ -75,8 +75,8 @@ public static class PromptGridRunner
         var list = new List<(RgbImage, string)>();
         foreach (var c in images.Cells)
         {
-            list.Add((NearestResize(c.Native, images.Size), string.Create(CultureInfo.InvariantCulture, $"{c.Prompt} s{c.Seed} {images.NativeSize}px")));
-            list.Add((c.Cascade, string.Create(CultureInfo.InvariantCulture, $"{c.Prompt} s{c.Seed} {images.Size}px")));
+            list.Add((NearestResize(c.Native, images.Size), string.Create(CultureInfo.InvariantCulture, $"{c.Prompt}, seed {c.Seed}, {images.NativeSize} px")));
+            list.Add((c.Cascade, string.Create(CultureInfo.InvariantCulture, $"{c.Prompt}, seed {c.Seed}, {images.Size} px")));
         }
         return ImageGrid.Compose(list, 2 * images.Seeds.Count);
     }
