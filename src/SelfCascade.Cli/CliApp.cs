@@ -38,6 +38,7 @@ public static class CliApp
         root.Add(PlanCommand.Create(console));
         root.Add(UpscaleCommand.Create(console));
         root.Add(CompareCommand.Create(console));
+        root.Add(PromptGridCommand.Create(console));
         root.Add(BenchQualityCommand.Create(console));
         root.Add(BenchVideoCommand.Create(console));
         root.Add(TrainFeatureNetCommand.Create(console));

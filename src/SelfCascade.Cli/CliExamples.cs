@@ -23,7 +23,16 @@ public static partial class CliExamples
         ["plan"] = ["selfcascade plan --model /models/sdxl --size 3072x1536"],
         ["upscale"] = ["selfcascade upscale --image heart.png --scale 2 --prompt \"red heart\" --out heart-2x.png"],
         ["compare"] = ["selfcascade compare --prompt \"rocket\" --size 128x128 --methods base,direct,upscale-only,self-cascade --out grid.png"],
-        ["bench-quality"] = ["selfcascade bench-quality --data data --prompts 64 --scales 2,4 --out quality.md --grid grid.png"],
+        ["prompt-grid"] =
+        [
+            "selfcascade prompt-grid --prompts-file card-prompts.txt --seeds 0,1 --size 128 --feature-net feature-net.safetensors --out grid.png --report grid.md",
+            "selfcascade prompt-grid --prompt \"red heart\" --prompt \"rocket\" --size 64 --upsamplers models/emoji-base-upsamplers/lite-64 --out grid.png",
+        ],
+        ["bench-quality"] =
+        [
+            "selfcascade bench-quality --data data --prompts 64 --scales 2,4 --out quality.md --grid grid.png",
+            "selfcascade bench-quality --data data --split train --prompts 64 --feature-net train-net.safetensors --out quality-train.md",
+        ],
         ["bench-video"] = ["selfcascade bench-video --renders data/render/128/test --clips 12 --scales 2,4 --out video-quality.md"],
         ["data"] = ["selfcascade data --out data --sizes 32,64,128"],
         ["convert"] = ["selfcascade convert --model v2-1_512-ema-pruned.safetensors --out /models/sd21-base"],
@@ -32,6 +41,7 @@ public static partial class CliExamples
         ["train-upsamplers"] =
         [
             "selfcascade train-upsamplers --model runs/base/model --data data/render/64 --out runs/up64 --steps 2000",
+            "selfcascade train-upsamplers --model runs/base/model --data data/render/64/train --exclude-captions quality-train.prompts.txt --out runs/up64 --steps 2000",
             "selfcascade generate --prompt \"red heart\" --size 64x64 --upsamplers runs/up64 --out heart.png",
         ],
         ["doctor"] = ["selfcascade doctor", "selfcascade doctor --json --throughput-seconds 0"],
@@ -45,7 +55,11 @@ public static partial class CliExamples
         ["motion-data"] = ["selfcascade motion-data --renders data/render/128/train --out motion-clips --clips 20"],
         ["train-motion"] = ["selfcascade train-motion --data data/render/128/train --out runs/motion --steps 2000 --batch 4"],
         ["serve"] = ["selfcascade serve", "selfcascade serve --model sd21=/models/sd21-base --port 7860 --data ~/.selfcascade", "selfcascade serve --model sd21=/models/sd21-base --upsamplers tuned=runs/up-2x,runs/up-4x --lora style=loras/style.safetensors"],
-        ["train-feature-net"] = ["selfcascade train-feature-net --data data --out runs/featurenet --epochs 40"],
+        ["train-feature-net"] =
+        [
+            "selfcascade train-feature-net --data data --out runs/featurenet --epochs 40",
+            "selfcascade train-feature-net --data data --split train --out train-net.safetensors --epochs 40",
+        ],
     };
 
     /// <summary>The help section for <paramref name="command"/> (empty when it has no examples).</summary>

@@ -12,7 +12,14 @@ public static class BenchQualityCommand
     {
         var model = ModelOption.Create();
         var data = new Option<string>("--data") { Description = "Dataset folder from `selfcascade data` (manifest.json, render/)", Required = true };
-        var prompts = new Option<int>("--prompts") { Description = "Test-split prompts (seed = index)", DefaultValueFactory = _ => 24 };
+        var prompts = new Option<int>("--prompts") { Description = "Prompts from the split (seed = index)", DefaultValueFactory = _ => 24 };
+        var split = new Option<string>("--split")
+        {
+            Description = "Where prompts and real renders come from: test (designs the base model never saw; the first N by id) or train (concepts it learned at its native size; N spread over the split, one per caption; the prompt list is written to OUT.prompts.txt for train-upsamplers --exclude-captions)",
+            DefaultValueFactory = _ => "test",
+        };
+        split.AcceptOnlyFromAmong("train", "test");
+        var promptsOnly = new Option<bool>("--prompts-only") { Description = "Only write OUT.prompts.txt (the prompt list) and stop: no model is loaded" };
         var scales = new Option<string>("--scales") { Description = "Per-side scales", DefaultValueFactory = _ => "2,4" };
         var steps = new Option<int>("--steps") { Description = "Denoising steps", DefaultValueFactory = _ => 25 };
         var guidance = new Option<double?>("--guidance") { Description = "Guidance scale (default: the model's)" };
@@ -32,21 +39,30 @@ public static class BenchQualityCommand
         var directMax = new Option<int>("--direct-max-scale") { Description = "Largest scale for direct and attn-scale sampling (the cascades run at every scale)", DefaultValueFactory = _ => 4 };
         var cmd = new Command("bench-quality", "Measure repetition, base consistency, FD/KID (whole and patches), detail and cost per method and scale")
         {
-            model, data, prompts, scales, steps, guidance, methods, lite, liteSteps, full, fullSteps, fineTuned, featureNet, epochs, output, grid, plot, images, directMax, bootstrap,
+            model, data, split, prompts, promptsOnly, scales, steps, guidance, methods, lite, liteSteps, full, fullSteps, fineTuned, featureNet, epochs, output, grid, plot, images, directMax, bootstrap,
         };
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
         {
-            var modelDir = ModelOption.Resolve(p.GetValue(model), console);
             var fts = (p.GetValue(fineTuned) ?? []).Select(ParseFineTuned).ToList();
             var options = new QualityRunOptions
             {
-                DataDir = p.GetValue(data)!, Prompts = p.GetValue(prompts), Steps = p.GetValue(steps), Guidance = p.GetValue(guidance),
+                DataDir = p.GetValue(data)!, Split = p.GetValue(split) == "train" ? Data.Split.Train : Data.Split.Test, Prompts = p.GetValue(prompts), Steps = p.GetValue(steps), Guidance = p.GetValue(guidance),
                 Scales = Split(p.GetValue(scales)!).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList(),
                 Methods = Split(p.GetValue(methods)!), UpsamplersLite = Split(p.GetValue(lite)), UpsamplersFull = Split(p.GetValue(full)),
                 FineTuned = fts, FeatureNetPath = p.GetValue(featureNet)!, FeatureNetEpochs = p.GetValue(epochs),
                 ImagesDir = p.GetValue(images), DirectMaxScale = p.GetValue(directMax),
                 BootstrapResamples = p.GetValue(bootstrap),
             };
+            // The prompts this run uses, written first, so the upsamplers it compares can be trained without them
+            // (train-upsamplers --exclude-captions) before the long run.
+            var promptsFile = PromptsFile(p.GetValue(output)!);
+            File.WriteAllLines(promptsFile, QualityBenchmarkRunner.ReadPrompts(options).Prompts.Select(q => q.Caption));
+            if (p.GetValue(promptsOnly))
+            {
+                console.Out.WriteLine(promptsFile);
+                return 0;
+            }
+            var modelDir = ModelOption.Resolve(p.GetValue(model), console);
             using var pipe = StableDiffusionPipeline.FromPretrained(modelDir);
             // Each finished row is written at once, so a long run that is stopped still leaves its table so far.
             var done = new List<QualityRow>();
@@ -56,7 +72,7 @@ public static class BenchQualityCommand
                 File.WriteAllText(p.GetValue(output)! + ".partial", QualityBenchmark.ToMarkdown(done));
             });
             var header = string.Create(CultureInfo.InvariantCulture,
-                $"Model `{Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/'))}` (native {pipe.NativeSize} px), {result.Prompts.Count} test-split prompts, {options.Steps} steps, guidance {options.Guidance ?? pipe.DefaultGuidance}, pivot strength {options.PivotStrength ?? pipe.DefaultPivotStrength}, {Environment.ProcessorCount} CPU cores.");
+                $"Model `{Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/'))}` (native {pipe.NativeSize} px), {result.Prompts.Count} {p.GetValue(split)}-split prompts, {options.Steps} steps, guidance {options.Guidance ?? pipe.DefaultGuidance}, pivot strength {options.PivotStrength ?? pipe.DefaultPivotStrength}, {Environment.ProcessorCount} CPU cores.");
             File.WriteAllText(p.GetValue(output)!, QualityBenchmarkRunner.Markdown(result, header));
             if (p.GetValue(grid) is string g) result.Grid.SavePng(g);
             if (p.GetValue(plot) is string pl)
@@ -67,6 +83,10 @@ public static class BenchQualityCommand
         }));
         return cmd;
     }
+
+    /// <summary>The prompt list beside the table: quality.md → quality.prompts.txt.</summary>
+    public static string PromptsFile(string output) =>
+        Path.Combine(Path.GetDirectoryName(output) ?? "", Path.GetFileNameWithoutExtension(output) + ".prompts.txt");
 
     private static List<string> Split(string? s) => (s ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
 

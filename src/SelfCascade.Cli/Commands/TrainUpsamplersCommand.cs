@@ -23,10 +23,11 @@ public static class TrainUpsamplersCommand
         var points = new Option<string?>("--points") { Description = "Injection points, e.g. down0,down1,mid (default: the released ones)" };
         var dtype = new Option<string>("--dtype") { Description = "Weights of the frozen networks (upsamplers train in fp32)", DefaultValueFactory = _ => "fp32" };
         dtype.AcceptOnlyFromAmong("fp32", "fp16", "bf16");
+        var exclude = new Option<string?>("--exclude-captions") { Description = "File of captions (one per line) whose images are not trained on, e.g. the OUT.prompts.txt of bench-quality --split train" };
         var common = new TrainingCliOptions(defaultLr: 5e-5, defaultCaptionDropout: 0.1);
         var cmd = new Command("train-upsamplers", "Train time-aware feature upsamplers for a frozen model (paper Algorithm 1); saved to OUT/upsamplers")
         {
-            model, data, variant, stageScale, maxTimestep, size, points, dtype,
+            model, data, variant, stageScale, maxTimestep, size, points, dtype, exclude,
         };
         common.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
@@ -38,6 +39,7 @@ public static class TrainUpsamplersCommand
                 MaxTimestep = p.GetValue(maxTimestep), Size = p.GetValue(size),
                 Points = p.GetValue(points) is string s ? s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(InjectionPoint.Parse).ToList() : null,
                 FrozenDType = TorchRuntime.ParseDType(p.GetValue(dtype)), Device = p.GetValue(common.Device)!,
+                ExcludeCaptions = p.GetValue(exclude) is string list ? ImageFolderDataset.ReadCaptionList(list) : null,
             };
             var result = UpsamplerTraining.Run(p.GetValue(data)!, options, up, TrainingCliOptions.Bar(console), console.Cancellation,
                 line => console.Error.WriteLine(line), [Video.FfmpegClipReader.Create()]);

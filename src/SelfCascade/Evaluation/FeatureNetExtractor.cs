@@ -46,6 +46,22 @@ public sealed class FeatureNetExtractor(FeatureNet net, int batchSize = 64, bool
         return result;
     }
 
+    /// <summary>The class name (caption) with the highest logit for each image.</summary>
+    public string[] TopClasses(IReadOnlyList<RgbImage> images)
+    {
+        var names = Net.ClassNames ?? throw new InvalidOperationException("the feature network has no class names (train it with `selfcascade train-feature-net`)");
+        var result = new string[images.Count];
+        using var noGrad = no_grad();
+        for (int start = 0; start < images.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var count = Math.Min(batchSize, images.Count - start);
+            var top = Net.forward(Net.Preprocess(images.Skip(start).Take(count).ToList())).argmax(1).data<long>().ToArray();
+            for (int i = 0; i < count; i++) result[start + i] = names[(int)top[i]];
+        }
+        return result;
+    }
+
     public void Dispose()
     {
         if (ownsNet) Net.Dispose();

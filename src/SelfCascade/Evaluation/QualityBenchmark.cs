@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace SelfCascade.Evaluation;
 
-/// <summary>One prompt of the benchmark: a test-split design's caption, a fixed seed, and its real renders by size.</summary>
+/// <summary>One prompt of the benchmark: a design's caption (test or train split), and a fixed seed.</summary>
 public sealed record QualityPrompt(string Id, string Caption, long Seed);
 
 /// <summary>

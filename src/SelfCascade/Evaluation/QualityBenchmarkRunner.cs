@@ -16,6 +16,12 @@ public sealed record QualityRunOptions
 {
     /// <summary>A dataset folder made by `selfcascade data` (manifest.json, render/{size}/{split}/).</summary>
     public required string DataDir { get; init; }
+    /// <summary>
+    /// Where the prompts and the real sets come from: <see cref="Split.Test"/> (designs the base model never saw; the
+    /// first <see cref="Prompts"/> by id) or <see cref="Split.Train"/> (concepts the model learned at its native size,
+    /// whose larger renders it never saw; spread over the split, one per caption: <see cref="QualityBenchmarkRunner.SelectPrompts"/>).
+    /// </summary>
+    public Split Split { get; init; } = Split.Test;
     public int Prompts { get; init; } = 24;
     public IReadOnlyList<int> Scales { get; init; } = [2, 4];
     public int Steps { get; init; } = 25;
@@ -46,8 +52,8 @@ public sealed record QualityRunOptions
 public sealed record QualityRunResult(IReadOnlyList<QualityRow> Rows, RgbImage Grid, IReadOnlyList<QualityPrompt> Prompts, string FeatureNetNote);
 
 /// <summary>
-/// Runs <see cref="QualityBenchmark"/> on a dataset and a pipeline: test-split captions as prompts (seed = index),
-/// real renders of the test split at each target size, the methods by name, the tuned cascade from upsampler
+/// Runs <see cref="QualityBenchmark"/> on a dataset and a pipeline: one split's captions as prompts (seed = index),
+/// real renders of that split at each target size, the methods by name, the tuned cascade from upsampler
 /// checkpoints, fine-tuned models at their own size, and a comparison grid at the largest scale.
 /// </summary>
 public static class QualityBenchmarkRunner
@@ -55,24 +61,22 @@ public static class QualityBenchmarkRunner
     public static QualityRunResult Run(StableDiffusionPipeline pipe, QualityRunOptions o, IProgress<string>? progress = null,
         CancellationToken ct = default, Action<QualityRow>? onRow = null)
     {
-        var manifest = Path.Combine(o.DataDir, "manifest.json");
-        var entries = DatasetManifest.ReadEntries(manifest);
-        var test = entries.Where(e => e.Split == Split.Test).OrderBy(e => e.Id, StringComparer.Ordinal).ToList();
-        if (test.Count == 0) throw new InvalidDataException($"{manifest}: no test-split designs");
-        var prompts = test.Take(o.Prompts).Select((e, i) => new QualityPrompt(e.Id, e.Caption, i)).ToList();
+        var (entries, split, prompts) = ReadPrompts(o);
+        string splitName = DatasetSplit.Name(o.Split);
         int native = pipe.NativeSize;
         var realCache = new Dictionary<int, IReadOnlyList<RgbImage>>();
         IReadOnlyList<RgbImage> Real(int size)
         {
             if (realCache.TryGetValue(size, out var r)) return r;
-            var list = test.Select(e => Path.Combine(o.DataDir, DatasetSummary.ImagePath(size, Split.Test, e.Id)))
+            var list = split.Select(e => Path.Combine(o.DataDir, DatasetSummary.ImagePath(size, o.Split, e.Id)))
                 .Where(File.Exists).Select(RgbImage.Load).ToList();
-            if (list.Count == 0) throw new InvalidDataException($"{o.DataDir}: no test renders at {size} px (run `selfcascade data --sizes ...,{size}`)");
+            if (list.Count == 0) throw new InvalidDataException($"{o.DataDir}: no {splitName} renders at {size} px (run `selfcascade data --sizes ...,{size}`)");
             return realCache[size] = list;
         }
 
         var (features, note) = LoadOrTrainFeatures(o, entries, native, progress);
         using var _ = features;
+        if (features.Net.ClassNames is { } classNames) RequirePromptClasses(prompts, classNames, o.FeatureNetPath, splitName);
         double guidance = o.Guidance ?? pipe.DefaultGuidance;
         RgbImage Sample(GenerationMethod method, QualityPrompt p, int size, IStageFeatureInjector? injector = null, StableDiffusionPipeline? with = null)
         {
@@ -148,6 +152,51 @@ public static class QualityBenchmarkRunner
         {
             foreach (var d in owned) d.Dispose();
         }
+    }
+
+    /// <summary>The dataset's designs, the chosen split's designs by id, and the prompts a run with <paramref name="o"/> uses.</summary>
+    public static (IReadOnlyList<DatasetEntry> All, List<DatasetEntry> Split, List<QualityPrompt> Prompts) ReadPrompts(QualityRunOptions o)
+    {
+        var manifest = Path.Combine(o.DataDir, "manifest.json");
+        var entries = DatasetManifest.ReadEntries(manifest);
+        var split = entries.Where(e => e.Split == o.Split).OrderBy(e => e.Id, StringComparer.Ordinal).ToList();
+        if (split.Count == 0) throw new InvalidDataException($"{manifest}: no {DatasetSplit.Name(o.Split)}-split designs");
+        return (entries, split, SelectPrompts(split, o.Split, o.Prompts));
+    }
+
+    /// <summary>
+    /// The benchmark's prompts from one split's designs (<paramref name="designs"/> ordered by id), seed = index.
+    /// Test: the first <paramref name="count"/> designs (as every earlier run). Train: <paramref name="count"/> designs
+    /// spread evenly over the split, design <c>i * designs.Count / count</c>, skipping forward (wrapping at the end) to
+    /// the next design whose caption was not taken yet, so each caption is asked once; at most one per distinct caption.
+    /// </summary>
+    public static List<QualityPrompt> SelectPrompts(IReadOnlyList<DatasetEntry> designs, Split split, int count)
+    {
+        if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, "at least one prompt");
+        if (split == Split.Test) return designs.Take(count).Select((e, i) => new QualityPrompt(e.Id, e.Caption, i)).ToList();
+        if (split != Split.Train) throw new ArgumentException($"prompts come from the train or the test split, not {DatasetSplit.Name(split)}");
+        int n = Math.Min(count, designs.Select(e => e.Caption).Distinct(StringComparer.Ordinal).Count());
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        var prompts = new List<QualityPrompt>(n);
+        for (int i = 0; i < n; i++)
+        {
+            int k = (int)((long)i * designs.Count / n);
+            // Terminates: fewer than n captions are taken, so an untaken one exists.
+            while (taken.Contains(designs[k].Caption)) k = (k + 1) % designs.Count;
+            taken.Add(designs[k].Caption);
+            prompts.Add(new QualityPrompt(designs[k].Id, designs[k].Caption, i));
+        }
+        return prompts;
+    }
+
+    /// <summary>Every prompt's caption must be a class of the feature net, or prompt match would silently score it wrong.</summary>
+    public static void RequirePromptClasses(IReadOnlyList<QualityPrompt> prompts, IReadOnlyList<string> classNames, string netPath, string splitName)
+    {
+        var classes = classNames.ToHashSet(StringComparer.Ordinal);
+        var missing = prompts.FirstOrDefault(p => !classes.Contains(p.Caption));
+        if (missing is not null)
+            throw new InvalidDataException($"{netPath}: the feature network's {classNames.Count} classes do not include the {splitName}-split prompt '{missing.Caption}' ({missing.Id}); "
+                + $"train one on this split's captions (`selfcascade train-feature-net --split {splitName}`)");
     }
 
     private static RgbImage Grid(Dictionary<string, IReadOnlyList<RgbImage>> cells, IReadOnlyList<QualityPrompt> prompts, int size)

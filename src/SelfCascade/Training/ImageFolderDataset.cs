@@ -37,6 +37,7 @@ public sealed class ImageFolderDataset
     private static readonly Scalar One = 1.0.ToScalar();
     private readonly List<Item> _items = [];
     private readonly List<SkippedFile> _skipped = [];
+    private readonly List<string> _excluded = [];
 
     private sealed class Item(string path, string caption, int width, int height, int frame = -1,
         Func<string, IReadOnlyList<RgbImage>>? clipReader = null)
@@ -57,6 +58,8 @@ public sealed class ImageFolderDataset
     public CropMode Crop { get; }
     public int Count => _items.Count;
     public IReadOnlyList<SkippedFile> Skipped => _skipped;
+    /// <summary>Files left out because their caption was in the exclusion set (image or clip files, not frames).</summary>
+    public IReadOnlyList<string> Excluded => _excluded;
     public int SkippedUnreadable => _skipped.Count(s => s.Reason.StartsWith("unreadable", StringComparison.Ordinal));
     public int SkippedTooSmall => _skipped.Count(s => s.Reason.StartsWith("too small", StringComparison.Ordinal));
 
@@ -69,8 +72,10 @@ public sealed class ImageFolderDataset
     /// <c>caption.txt</c> (a folder of frame PNGs, as <c>motion-data</c> writes clips). Off: images only, as before.
     /// </param>
     /// <param name="clipReaders">With <paramref name="videoClips"/>: readers for further video types (e.g. MP4 through ffmpeg).</param>
+    /// <param name="excludeCaptions">Files whose caption (as read, trimmed) is in this set are left out before decoding and
+    /// counted in <see cref="Excluded"/> (e.g. the designs a benchmark evaluates on); null = none.</param>
     public ImageFolderDataset(string root, int size, CropMode crop = CropMode.Random, long cacheBytes = 1L << 30, bool videoClips = false,
-        IReadOnlyList<Video.Input.VideoClipReader>? clipReaders = null)
+        IReadOnlyList<Video.Input.VideoClipReader>? clipReaders = null, IReadOnlySet<string>? excludeCaptions = null)
     {
         // Which reader takes a file as a clip (every frame); null = read as a still image.
         Func<string, IReadOnlyList<RgbImage>>? ClipReaderFor(string file)
@@ -94,6 +99,11 @@ public sealed class ImageFolderDataset
         long cached = 0;
         foreach (var f in files)
         {
+            if (excludeCaptions is not null && excludeCaptions.Contains(ReadCaption(f, videoClips)))
+            {
+                _excluded.Add(f);
+                continue;
+            }
             if (ClipReaderFor(f) is { } readClip)
             {
                 IReadOnlyList<RgbImage> frames;
@@ -144,7 +154,7 @@ public sealed class ImageFolderDataset
         {
             var detail = files.Count == 0
                 ? $"no image files ({string.Join(", ", Extensions)}) found"
-                : $"{files.Count} image file(s) found, none usable ({SkippedUnreadable} unreadable, {SkippedTooSmall} smaller than {size}x{size})";
+                : $"{files.Count} image file(s) found, none usable ({SkippedUnreadable} unreadable, {SkippedTooSmall} smaller than {size}x{size}, {_excluded.Count} excluded by caption)";
             throw new InvalidDataException($"{Root}: the data folder has no training images: {detail}");
         }
     }
@@ -194,6 +204,13 @@ public sealed class ImageFolderDataset
         if (!File.Exists(txt)) return "";
         try { return File.ReadAllText(txt).Trim(); }
         catch (IOException) { return ""; }
+    }
+
+    /// <summary>A caption list file: one caption per line, trimmed as captions are read; blank lines ignored.</summary>
+    public static HashSet<string> ReadCaptionList(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: caption list not found", path);
+        return File.ReadLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>A short human summary: "N images (k skipped: a unreadable, b too small)".</summary>

@@ -28,6 +28,8 @@ public sealed record UpsamplerTrainingOptions
     /// <summary>Weights of the frozen networks (fp32, fp16, bf16); the upsamplers train in fp32.</summary>
     public ScalarType FrozenDType { get; init; } = ScalarType.Float32;
     public string Device { get; init; } = "cpu";
+    /// <summary>Captions whose images are not trained on (e.g. a benchmark's prompts: its ground truth stays unseen); null = none.</summary>
+    public IReadOnlySet<string>? ExcludeCaptions { get; init; }
 }
 
 /// <summary>
@@ -168,8 +170,11 @@ public static class UpsamplerTraining
         options.ThrowIfInvalid();
         using var task = new UpsamplerTrainingTask(upsamplers, options.Seed);
         // Video clips train the same per-frame upsamplers (the video cascade applies them per frame): every frame is an image.
-        var data = new ImageFolderDataset(dataDir, task.HighResSize, CropMode.Random, videoClips: true, clipReaders: clipReaders);
+        var data = new ImageFolderDataset(dataDir, task.HighResSize, CropMode.Random, videoClips: true, clipReaders: clipReaders,
+            excludeCaptions: upsamplers.ExcludeCaptions);
         log?.Invoke($"data: {data.Summary()}, HR crops {task.HighResSize} px, LR pivots {task.LowResSize} px");
+        if (upsamplers.ExcludeCaptions is { } excluded)
+            log?.Invoke($"excluded: {data.Excluded.Count} file(s) whose caption is one of the {excluded.Count} listed");
         foreach (var s in data.Skipped.Take(5)) log?.Invoke($"  skipped {s.Path}: {s.Reason}");
         log?.Invoke($"upsamplers: {UpsamplerVariants.Name(upsamplers.Variant)}, points {string.Join(", ", task.Upsamplers.Points)}, {task.Upsamplers.ParameterCount:N0} trainable parameters");
         return new Trainer(task, data, options).Run(progress, cancellationToken);
