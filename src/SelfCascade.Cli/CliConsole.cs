@@ -70,9 +70,42 @@ public sealed class CliConsole(TextWriter stdout, TextWriter stderr, bool intera
         return lines.Length <= 1 ? message.Trim() : lines[0] + " (" + string.Join("; ", lines.Skip(1)) + ")";
     }
 
-    /// <summary>A progress bar on stderr when interactive; silent otherwise.</summary>
+    /// <summary>Seconds between progress lines when stderr is not a terminal (a log file, a pipe, a service).</summary>
+    public static readonly TimeSpan LogProgressInterval = TimeSpan.FromSeconds(60);
+
+    /// <summary>A progress bar on stderr when interactive; otherwise a plain line at most once a minute, so a
+    /// background run's log shows that it is alive and how far it is, and short runs stay silent.</summary>
     public IProgress<T> Progress<T>(Func<T, (double Fraction, string Label)> describe) =>
-        Interactive ? new ProgressBar<T>(Error, describe) : new Progress<T>(_ => { });
+        Interactive ? new ProgressBar<T>(Error, describe) : new ProgressLines<T>(Error, describe, LogProgressInterval, ElapsedClock());
+
+    private static Func<TimeSpan> ElapsedClock()
+    {
+        var sw = Stopwatch.StartNew();
+        return () => sw.Elapsed;
+    }
+
+    /// <summary>Progress as log lines: one when <paramref name="interval"/> has passed since the start or the last
+    /// line, and a last one on completion when any was written (a run short enough to print none stays silent).</summary>
+    internal sealed class ProgressLines<T>(TextWriter w, Func<T, (double, string)> describe, TimeSpan interval, Func<TimeSpan> clock) : IProgress<T>
+    {
+        private TimeSpan _last = TimeSpan.Zero;
+        private bool _wrote;
+
+        public void Report(T value)
+        {
+            var (fraction, label) = describe(value);
+            var now = clock();
+            bool done = fraction >= 1;
+            if (!(now - _last >= interval || (done && _wrote))) return;
+            var eta = fraction > 0 && !done ? TimeSpan.FromSeconds(Math.Round(now.TotalSeconds * (1 - fraction) / fraction)) : TimeSpan.Zero;
+            w.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{label} ({Math.Clamp(fraction, 0, 1):P0}, {Clock(now)} elapsed{(done ? "" : ", eta " + Clock(eta))})"));
+            _last = now;
+            _wrote = true;
+        }
+
+        private static string Clock(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}:{t:mm\\:ss}" : $"{t:mm\\:ss}";
+    }
 
     private sealed class ProgressBar<T>(TextWriter w, Func<T, (double, string)> describe) : IProgress<T>
     {
