@@ -36,6 +36,9 @@ public sealed record BaseModelOptions
     public string? InitFrom { get; init; }
     /// <summary>Whether the text encoder trains too (false: frozen, only the UNet is fine-tuned).</summary>
     public bool TrainTextEncoder { get; init; } = true;
+    /// <summary>Captions whose images are not trained on (e.g. a benchmark's prompts when fine-tuning at a higher
+    /// size, so its high-resolution ground truth stays unseen); null = none.</summary>
+    public IReadOnlySet<string>? ExcludeCaptions { get; init; }
 
     public IReadOnlyList<string> Validate()
     {
@@ -83,8 +86,10 @@ public static class BaseModelTraining
         var problems = model.Validate();
         if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems));
         var preset = BaseModelPreset.Resolve(model.Preset);
-        var data = new ImageFolderDataset(dataDir, model.Size, CropMode.Random);
+        var data = new ImageFolderDataset(dataDir, model.Size, CropMode.Random, excludeCaptions: model.ExcludeCaptions);
         log?.Invoke($"data: {data.Summary()} at {model.Size}x{model.Size}");
+        if (model.ExcludeCaptions is { } excluded)
+            log?.Invoke($"excluded: {data.Excluded.Count} file(s) whose caption is one of the {excluded.Count} listed");
         foreach (var s in data.Skipped.Take(5)) log?.Invoke($"  skipped {s.Path}: {s.Reason}");
         var tokenizer = ClipTokenizer.FromFolder(model.TokenizerDir);
         using var task = new BaseModelTask(preset, model, tokenizer, data, options.Seed);

@@ -55,6 +55,21 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void TrainBaseLeavesOutTheListedCaptions()
+    {
+        var data = Path.Combine(_dir, "data");
+        int made = SyntheticImages.Make(data, 16, variants: 2, withBadFiles: false);
+        var list = Path.Combine(_dir, "quality.prompts.txt");
+        File.WriteAllLines(list, ["a red circle", "", "not in the data"]);
+        var (code, _, stderr) = Run(TrainBaseCommand.Create, "train-base", "--data", data, "--out", Path.Combine(_dir, "run"),
+            "--preset", SyntheticImages.MicroPreset(_dir), "--size", "16", "--steps", "1", "--batch", "2", "--preview-every", "0",
+            "--threads", "1", "--tokenizer", Fixtures.ParityPath("tokenizer", "pad_eos"), "--exclude-captions", list);
+        Assert.True(code == 0, stderr);
+        Assert.Contains($"data: {made - 2} images", stderr); // both variants of the red circle
+        Assert.Contains("excluded: 2 file(s) whose caption is one of the 2 listed", stderr);
+    }
+
+    [Fact]
     public void TrainUpsamplersOnAPixelSpaceBaseModel()
     {
         var data = Path.Combine(_dir, "data");
