@@ -28,10 +28,11 @@ public static class TrainBaseCommand
         var initFrom = new Option<string?>("--init-from") { Description = "Fine-tune an exported model folder of the same preset (e.g. at a higher --size) instead of training from scratch" };
         var freezeText = new Option<bool>("--freeze-text-encoder") { Description = "Train the UNet only (the text encoder stays as loaded)" };
         var exclude = new Option<string?>("--exclude-captions") { Description = "File of captions (one per line) whose images are not trained on, e.g. the OUT.prompts.txt of bench-quality --split train (for fine-tune baselines at a higher size)" };
+        var snrGamma = new Option<double>("--snr-gamma") { Description = "Min-SNR-γ loss weighting (diffusers' --snr_gamma; 5 in Hang et al. 2023); 0 = plain MSE", DefaultValueFactory = _ => 0 };
         var common = new TrainingCliOptions(defaultLr: 1e-3, defaultCaptionDropout: 0.1);
         var cmd = new Command("train-base", "Train a small text-to-image base model in pixel space and export a diffusers folder (OUT/model)")
         {
-            data, preset, size, ema, previewEvery, previewPrompts, tokenizer, schedule, prediction, dtype, initFrom, freezeText, exclude,
+            data, preset, size, ema, previewEvery, previewPrompts, tokenizer, schedule, prediction, dtype, initFrom, freezeText, exclude, snrGamma,
         };
         common.AddTo(cmd);
         cmd.SetAction(p => console.Guard(p.GetValue(CliApp.LibTorchOption), () =>
@@ -44,6 +45,7 @@ public static class TrainBaseCommand
                 TokenizerDir = ResolveTokenizer(p.GetValue(tokenizer)), BetaSchedule = p.GetValue(schedule)!,
                 PredictionType = p.GetValue(prediction)!, ExportDType = TorchRuntime.ParseDType(p.GetValue(dtype)),
                 Device = p.GetValue(common.Device)!, InitFrom = p.GetValue(initFrom), TrainTextEncoder = !p.GetValue(freezeText),
+                SnrGamma = p.GetValue(snrGamma),
                 ExcludeCaptions = p.GetValue(exclude) is string list ? ImageFolderDataset.ReadCaptionList(list) : null,
             };
             var result = BaseModelTraining.Run(p.GetValue(data)!, options, model, TrainingCliOptions.Bar(console),

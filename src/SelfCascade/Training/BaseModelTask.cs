@@ -115,7 +115,9 @@ public sealed class BaseModelTask : TrainingTask
         ["device"] = _device.ToString(),
         ["init_from"] = _options.InitFrom is null ? "" : Path.GetFullPath(_options.InitFrom),
         ["train_text_encoder"] = _options.TrainTextEncoder ? "true" : "false",
-    };
+    }.Concat(_options.SnrGamma > 0
+        ? [new KeyValuePair<string, string>("snr_gamma", _options.SnrGamma.ToString("R", CultureInfo.InvariantCulture))]
+        : []).ToDictionary(); // only when set: checkpoints of unweighted runs keep resuming
 
     public override Tensor Loss(TrainingBatch batch, Generator generator)
     {
@@ -130,6 +132,9 @@ public sealed class BaseModelTask : TrainingTask
         var states = _text.Forward(ids).LastHiddenState;
         var pred = _unet.Forward(noisy, t, states);
         var target = _scheduler.GetTrainingTarget(x0, noise, t);
+        if (_options.SnrGamma > 0)
+            return MinSnrWeighting.WeightedMse(pred, target, _scheduler.AlphasCumprod, t.cpu().data<long>().ToArray(),
+                _options.SnrGamma, _options.PredictionType).MoveToOuterDisposeScope();
         return F.mse_loss(pred.to(ScalarType.Float32), target).MoveToOuterDisposeScope();
     }
 

@@ -39,12 +39,15 @@ public sealed record BaseModelOptions
     /// <summary>Captions whose images are not trained on (e.g. a benchmark's prompts when fine-tuning at a higher
     /// size, so its high-resolution ground truth stays unseen); null = none.</summary>
     public IReadOnlySet<string>? ExcludeCaptions { get; init; }
+    /// <summary>Min-SNR-γ loss weighting (<see cref="MinSnrWeighting"/>; diffusers' --snr_gamma, 5 in the paper); 0 = off.</summary>
+    public double SnrGamma { get; init; }
 
     public IReadOnlyList<string> Validate()
     {
         var p = new List<string>();
         if (Size < 8) p.Add($"size {Size} is too small (at least 8)");
         if (!(EmaDecay >= 0 && EmaDecay < 1)) p.Add($"ema decay {EmaDecay} must lie in [0, 1)");
+        if (!(SnrGamma >= 0 && double.IsFinite(SnrGamma))) p.Add($"snr gamma {SnrGamma} must be 0 (off) or positive");
         if (BetaSchedule is not ("linear" or "scaled_linear")) p.Add($"beta schedule '{BetaSchedule}' must be linear or scaled_linear");
         if (PredictionType is not ("epsilon" or "v_prediction")) p.Add($"prediction type '{PredictionType}' must be epsilon or v_prediction");
         if (PreviewEvery < 0) p.Add($"preview-every must be ≥ 0 (got {PreviewEvery})");
