@@ -22,10 +22,12 @@ public sealed class BenchVideoCommandTests : IDisposable
     public BenchVideoCommandTests() => TorchSetup.Ensure();
     public void Dispose() => Directory.Delete(_dir, true);
 
-    /// <summary>Two designs: a red disc and a blue square on white, 64 px, with captions.</summary>
-    private string Renders()
+    private string Renders() => WriteRenders(_dir);
+
+    /// <summary>Two designs: a red disc and a blue square on white, 64 px, with captions, in ROOT/renders.</summary>
+    internal static string WriteRenders(string root)
     {
-        var dir = Directory.CreateDirectory(Path.Combine(_dir, "renders")).FullName;
+        var dir = Directory.CreateDirectory(Path.Combine(root, "renders")).FullName;
         void Design(string name, string caption, Func<int, int, bool> inside, (byte, byte, byte) colour)
         {
             var img = new RgbImage(64, 64);
