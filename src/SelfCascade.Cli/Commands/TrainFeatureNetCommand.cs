@@ -96,9 +96,12 @@ public static class TrainFeatureNetCommand
             // Held-out: the larger renders (never trained on) resized to each size and perturbed with their own seed.
             var sources = classes.LoadRenders(dataDir, splitValue, [p.GetValue(heldOutSource)]);
             var sb = new StringBuilder();
-            var last = result.Value.History[^1];
+            // A resume of a finished run trains no epoch (it re-measures and re-exports), so there may be no history.
+            var lossNote = result.Value.History.Count > 0
+                ? string.Create(CultureInfo.InvariantCulture, $"final training loss {result.Value.History[^1].Loss:F3} (augmented), {sw.Elapsed.TotalMinutes:F0} min")
+                : "resumed after its last epoch: no epoch trained in this run";
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"Feature network `{Path.GetFileName(out_)}`: {classes.Captions.Count} classes (the {splitValue.ToString().ToLowerInvariant()}-split captions, {classes.Entries.Count} designs), trained on {train.Count} renders at {string.Join("/", sizeList)} px, {o.Epochs} epochs, batch {o.BatchSize}, input {o.InputSize} px, final training loss {last.Loss:F3} (augmented), {sw.Elapsed.TotalMinutes:F0} min."));
+                $"Feature network `{Path.GetFileName(out_)}`: {classes.Captions.Count} classes (the {splitValue.ToString().ToLowerInvariant()}-split captions, {classes.Entries.Count} designs), trained on {train.Count} renders at {string.Join("/", sizeList)} px, {o.Epochs} epochs, batch {o.BatchSize}, input {o.InputSize} px, {lossNote}."));
             sb.AppendLine();
             sb.AppendLine("| test images | size | images | top-1 | top-5 |");
             sb.AppendLine("|---|---|---|---|---|");
