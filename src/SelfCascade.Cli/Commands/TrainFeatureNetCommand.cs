@@ -84,10 +84,14 @@ public static class TrainFeatureNetCommand
                 $"epoch {e.Epoch + 1}/{o.Epochs}: loss {e.Loss:F3}, train acc {e.Accuracy:P1}, {sw.Elapsed.TotalMinutes:F1} min")));
             using var result = new TrainedNet(FeatureNetTrainer.Train(train, o, progress, (net, epoch) =>
             {
-                if (saveEvery <= 0 || (epoch % saveEvery != 0 && epoch != o.Epochs)) return;
-                net.ClassNames = classes.Captions;
-                net.Save(ckpt);
-                File.WriteAllText(ckpt + ".epoch", epoch.ToString(CultureInfo.InvariantCulture));
+                if (saveEvery > 0 && (epoch % saveEvery == 0 || epoch == o.Epochs))
+                {
+                    net.ClassNames = classes.Captions;
+                    net.Save(ckpt);
+                    File.WriteAllText(ckpt + ".epoch", epoch.ToString(CultureInfo.InvariantCulture));
+                }
+                // Ctrl+C / SIGTERM stop after the epoch (and its checkpoint, when one was due); --resume continues.
+                console.Cancellation.ThrowIfCancellationRequested();
             }));
             var trained = result.Value.Net;
             trained.ClassNames = classes.Captions;
