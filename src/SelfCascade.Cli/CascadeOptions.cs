@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using SelfCascade.Cascade;
 using SelfCascade.Cascade.Upsamplers;
+using SelfCascade.Models.Unet;
 using SelfCascade.Pipelines;
+using static TorchSharp.torch;
 
 namespace SelfCascade.Cli;
 
@@ -80,9 +82,12 @@ public sealed class CascadeOptions
         PivotResizeMode PivotMode, string? SaveStagesDir, VaeTiling Tiling, string[] UpsamplerDirs, double? PlainBelow)
     {
         /// <summary>The tuned cascade's injector from --upsamplers (null without); the caller disposes it.</summary>
-        public FeatureUpsamplerInjector? CreateInjector(StableDiffusionPipeline pipe) => UpsamplerDirs.Length == 0 ? null :
-            FeatureUpsamplerInjector.FromCheckpoints(UpsamplerDirs, pipe.Unet,
-                new FeatureUpsamplerInjectorOptions { PlainUNetAtOrBelowTimestep = PlainBelow }, pipe.DType);
+        public FeatureUpsamplerInjector? CreateInjector(StableDiffusionPipeline pipe) => CreateInjector(pipe.Unet, pipe.DType);
+
+        /// <summary>The sets checked against <paramref name="unet"/> (the image UNet they run in), in <paramref name="dtype"/>.</summary>
+        public FeatureUpsamplerInjector? CreateInjector(UNet2DConditionModel unet, ScalarType dtype) => UpsamplerDirs.Length == 0 ? null :
+            FeatureUpsamplerInjector.FromCheckpoints(UpsamplerDirs, unet,
+                new FeatureUpsamplerInjectorOptions { PlainUNetAtOrBelowTimestep = PlainBelow }, dtype);
 
         public CascadeRequest ToRequest(GenerationRequest request, GenerationMethod method, StableDiffusionPipeline pipe,
             IStageFeatureInjector? injector = null) => new()

@@ -70,8 +70,6 @@ public static class BenchVideoCommand
                 adapterDir = GenerateVideoCommand.EmbeddedMotionDir() ?? throw new ArgumentException(
                     $"no --motion-adapter given and the embedded motion adapter 'models/{GenerateVideoCommand.EmbeddedMotionName}' was not found");
             using var pipe = VideoPipeline.FromPretrained(modelDir, adapterDir, new PipelineOptions { Device = p.GetValue(device)! });
-            if ((options.UpsamplersLite.Count > 0 || options.UpsamplersFull.Count > 0) && !pipe.HasImagePipeline)
-                throw new NotSupportedException("--upsamplers-lite/--upsamplers-full need an AnimateDiff model (an SD UNet with a motion adapter): a ModelScope-style UNet3D has no image UNet for the per-frame low-res branch");
             var plan = VideoBenchmark.Plan(pipe, options);
             using var features = new FeatureNetExtractor(FeatureNet.Load(netPath), ownsNet: true);
             var outPath = p.GetValue(output)!;

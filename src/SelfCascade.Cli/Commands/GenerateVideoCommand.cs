@@ -88,10 +88,9 @@ public static class GenerateVideoCommand
             double loadSeconds = load.Elapsed.TotalSeconds;
             int w = width > 0 ? width : pipe.NativeSize, h = height > 0 ? height : pipe.NativeSize;
             var methodName = p.GetValue(method) ?? (w > pipe.NativeSize || h > pipe.NativeSize ? "self-cascade" : "direct");
-            // The image upsampler checkpoints, run per frame in the motion model's image UNet (the tuned cascade).
-            using var injector = settings.UpsamplerDirs.Length == 0 ? null
-                : pipe.HasImagePipeline ? settings.CreateInjector(pipe.Image)
-                : throw new NotSupportedException("--upsamplers needs an AnimateDiff model (an SD UNet with a motion adapter): a ModelScope-style UNet3D has no image UNet for the per-frame low-res branch");
+            // The image upsampler checkpoints, run per frame in the video UNet (the tuned cascade): their low-res branch
+            // is AnimateDiff's image UNet or a UNet3D's spatial half.
+            using var injector = settings.UpsamplerDirs.Length == 0 ? null : settings.CreateInjector(pipe.UpsamplerUNet, pipe.DType);
             var request = new VideoRequest
             {
                 Prompt = promptText, NegativePrompt = p.GetValue(negative), Width = width, Height = height, Frames = frameCount,

@@ -13,7 +13,7 @@ public static class TrainUpsamplersCommand
 {
     public static Command Create(CliConsole console)
     {
-        var model = new Option<string>("--model") { Description = "The frozen base model (diffusers folder)", Required = true };
+        var model = new Option<string>("--model") { Description = "The frozen base model (diffusers folder; a TextToVideoSD folder trains on its UNet3D's spatial half)", Required = true };
         var data = new Option<string>("--data") { Description = "Folder of HR images and/or video clips (recursive; same-name .txt captions; clips: frame folders with caption.txt, animated .gif/.webp, .mp4 through ffmpeg; every frame is an image)", Required = true };
         var variant = new Option<string>("--variant") { Description = "full (released ResBlocks) or lite (small)", DefaultValueFactory = _ => "lite" };
         variant.AcceptOnlyFromAmong("full", "lite");

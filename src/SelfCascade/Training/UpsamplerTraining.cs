@@ -56,7 +56,11 @@ public sealed class UpsamplerTrainingTask : TrainingTask
         _options = options;
         if (options.MaxTimestep < 1) throw new ArgumentException($"max timestep {options.MaxTimestep} must be at least 1");
         if (!(options.StageScale > 1)) throw new ArgumentException($"stage scale {options.StageScale} must be greater than 1");
-        _pipe = StableDiffusionPipeline.FromPretrained(options.ModelDir, new PipelineOptions { Device = options.Device, DType = options.FrozenDType });
+        var pipelineOptions = new PipelineOptions { Device = options.Device, DType = options.FrozenDType };
+        // A ModelScope-style text-to-video folder trains on its UNet3D's spatial half: the upsamplers work per frame.
+        _pipe = Video.Pipelines.VideoPipeline.IsTextToVideoSdFolder(options.ModelDir)
+            ? Video.Pipelines.TextToVideoSdPipeline.SpatialImagePipeline(options.ModelDir, pipelineOptions)
+            : StableDiffusionPipeline.FromPretrained(options.ModelDir, pipelineOptions);
         try
         {
             if (options.MaxTimestep >= _pipe.Scheduler.Config.NumTrainTimesteps)

@@ -54,7 +54,7 @@ public sealed class VideoUNetForwardOptions
 
     /// <summary>
     /// The tuned cascade's feature upsamplers, run per frame at the image injection points (<see cref="VideoFeatureUpsampling"/>;
-    /// AnimateDiff only). Cannot be combined with <see cref="FeatureHook"/>. Null = none.
+    /// AnimateDiff's image UNet or a UNet3D's spatial half). Cannot be combined with <see cref="FeatureHook"/>. Null = none.
     /// </summary>
     public VideoFeatureUpsampling? Upsamplers { get; init; }
 

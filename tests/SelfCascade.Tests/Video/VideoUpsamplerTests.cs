@@ -170,7 +170,7 @@ public sealed class VideoUpsamplerTests : IDisposable
         Assert.Contains("point down0: upsampler has 320 channels, the UNet has 32", e.Message);
     }
 
-    /// <summary>Any video UNet but AnimateDiff's (here: the motion model behind another type).</summary>
+    /// <summary>Any video UNet but AnimateDiff's or a UNet3D (here: the motion model behind another type).</summary>
     private sealed class OtherVideoUNet(IVideoUNet inner) : IVideoUNet
     {
         public int InChannels => inner.InChannels;
@@ -191,7 +191,7 @@ public sealed class VideoUpsamplerTests : IDisposable
         using (var other = new VideoPipeline(image, new OtherVideoUNet(Motion)))
         {
             var e = Assert.Throws<NotSupportedException>(() => VideoCascadeGenerator.Validate(other, Request(injector)));
-            Assert.Contains("AnimateDiff models only", e.Message);
+            Assert.Contains("AnimateDiff and ModelScope-style UNet3D models only", e.Message);
             // The baselines ignore the upsamplers.
             VideoCascadeGenerator.Validate(other, new VideoRequest { Prompt = Prompt, Frames = 2, Method = GenerationMethod.Direct, Upsamplers = injector });
         }
@@ -203,7 +203,8 @@ public sealed class VideoUpsamplerTests : IDisposable
         using var sample = zeros([1, 4, 2, 8, 8]);
         using var t = tensor(new long[] { 500 });
         using var ctx = zeros(1, 77, t2v.Unet.Config.CrossAttentionDim);
-        var e3d = Assert.Throws<NotSupportedException>(() => t2v.Unet.Forward(sample, t, ctx, stage.OptionsForStep(500)));
-        Assert.Contains("AnimateDiff (UNetMotionModel) only", e3d.Message);
+        // A UNet3D takes only sets prepared on its own spatial half (this one is AnimateDiff's image UNet, of the same shape).
+        var e3d = Assert.Throws<ArgumentException>(() => t2v.Unet.Forward(sample, t, ctx, stage.OptionsForStep(500)));
+        Assert.Contains("prepared for another UNet than this UNet3D's spatial half", e3d.Message);
     }
 }

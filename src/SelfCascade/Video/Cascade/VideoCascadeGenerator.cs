@@ -58,19 +58,15 @@ public static class VideoCascadeGenerator
         StableDiffusionPipeline.ValidateRequest(request.ToCascadeRequest().Request);
         if (request.Upsamplers is { } ups && request.Method == GenerationMethod.SelfCascade)
         {
-            var unet = MotionUNet(pipe);
+            var config = pipe.UpsamplerUNetConfig;
             for (int i = 0; i < ups.Sets.Count; i++)
             {
-                var problems = ups.Sets[i].Config.Incompatibilities(unet.Config);
+                var problems = ups.Sets[i].Config.Incompatibilities(config);
                 if (problems.Count > 0)
                     throw new InvalidOperationException($"upsampler set {i + 1} (for stage {i + 1}) does not fit this UNet: {string.Join("; ", problems)}");
             }
         }
     }
-
-    /// <summary>The image UNet the upsamplers run in: AnimateDiff's; other video UNets cannot take them.</summary>
-    private static SelfCascade.Models.Unet.UNet2DConditionModel MotionUNet(VideoPipeline pipe) => pipe.Unet is UNetMotionModel m ? m.Unet
-        : throw new NotSupportedException($"feature upsamplers in the video cascade are supported for AnimateDiff models only (this model's video UNet is {pipe.Unet.GetType().Name})");
 
     private static VideoResult Direct(VideoPipeline pipe, VideoRequest request, int width, int height, VideoUNetForwardOptions? options,
         IProgress<GenerationProgress>? progress, CancellationToken ct)
@@ -216,7 +212,7 @@ public static class VideoCascadeGenerator
         // The tuned cascade: the stage's upsampler set per frame, fed by the previous stage's clean latent video.
         using var states = request.Upsamplers is null ? null : emb.ForUnet((int)previousLatents.shape[0]);
         using var upsamplers = request.Upsamplers is null ? null
-            : new VideoUpsamplerStage(request.Upsamplers, stage.Index, MotionUNet(pipe), previousLatents, states!, emb.HasGuidance ? 2 : 1);
+            : new VideoUpsamplerStage(request.Upsamplers, stage.Index, pipe.UpsamplerUNet, previousLatents, states!, emb.HasGuidance ? 2 : 1);
         return pipe.Denoise(noisy, timesteps, emb, stage.GuidanceScale, generator, null, request.VideosPerUNetCall, progress, ct, stage.Index, stageCount,
             upsamplers is null ? null : upsamplers.OptionsForStep);
     }

@@ -130,11 +130,7 @@ public static class VideoBenchmark
         try
         {
             foreach (var dirs in new[] { o.UpsamplersLite, o.UpsamplersFull }.Where(d => d.Count > 0))
-            {
-                if (!pipe.HasImagePipeline)
-                    throw new NotSupportedException($"upsampler sets need an AnimateDiff model (an SD UNet with a motion adapter): this {pipe.Kind} model has no image UNet for the per-frame low-res branch");
-                injectors[dirs] = FeatureUpsamplerInjector.FromCheckpoints(dirs, pipe.Image.Unet, null, pipe.Image.DType);
-            }
+                injectors[dirs] = FeatureUpsamplerInjector.FromCheckpoints(dirs, pipe.UpsamplerUNet, null, pipe.DType);
             return Run(pipe, features, o, plan, injectors, native, progress, ct, onRow, onVideo);
         }
         finally

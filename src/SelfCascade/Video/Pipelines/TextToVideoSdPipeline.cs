@@ -90,33 +90,16 @@ public sealed class TextToVideoSdPipeline : IDisposable
         options ??= new PipelineOptions();
         if (options.Offload != SelfCascade.Offload.OffloadMode.None)
             throw new NotSupportedException("model offload is not supported for text-to-video yet");
-        using var components = FolderComponents.Open(folder);
-        var unetClass = components.Has("unet") ? components.Config("unet").OptionalString("_class_name") : null;
-        var pipelineClass = components.ModelIndex.OptionalString("_class_name");
-        if (unetClass != UNet3DConditionConfig.ClassName)
-            throw new InvalidDataException($"{folder}: not a {PipelineClass} folder (model_index.json says '{pipelineClass ?? "?"}', "
-                + $"its unet is '{unetClass ?? "missing"}', expected {UNet3DConditionConfig.ClassName})");
-        foreach (var c in new[] { "vae", "text_encoder", "tokenizer", "scheduler" })
-            if (!components.Has(c)) throw new InvalidDataException($"{folder}: model_index.json has no '{c}' component");
+        using var components = OpenFolder(folder);
         var device = TorchRuntime.ResolveDevice(options.Device);
         var dtype = options.DType ?? TorchRuntime.DefaultDType(device);
         var owned = new List<IDisposable>();
         try
         {
-            var schedulerConfig = SchedulerConfig.FromJson(components.Config("scheduler"));
-            var scheduler = options.Scheduler is null ? SchedulerFactory.Create(schedulerConfig) : SchedulerFactory.Create(options.Scheduler, schedulerConfig);
-            owned.Add(scheduler);
-            var tokenizer = components.Tokenizer("tokenizer");
-            var te = ClipTextModel.FromWeights(components.Config("text_encoder"), components.Weights("text_encoder", options.Variant), device, dtype);
-            owned.Add(te);
+            var (scheduler, prompts, vae) = LoadShared(components, options, device, dtype, owned);
             var unet = UNet3DConditionModel.FromWeights(UNet3DConditionConfig.FromJson(components.Config("unet")),
                 components.Weights("unet", options.Variant), device, dtype);
             owned.Add(unet);
-            var vaeConfig = AutoencoderKLConfig.FromJson(components.Config("vae"));
-            bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && dtype == ScalarType.Float16);
-            var vae = AutoencoderKL.FromWeights(vaeConfig, components.Weights("vae", options.Variant), device, upcast ? ScalarType.Float32 : dtype);
-            owned.Add(vae);
-            var prompts = new PromptEncoder(tokenizer, te);
             return new TextToVideoSdPipeline(unet, vae, scheduler, prompts, device, dtype, owned.ToArray())
             {
                 Defaults = ModelDefaults.From(components.ModelIndex),
@@ -127,6 +110,76 @@ public sealed class TextToVideoSdPipeline : IDisposable
             foreach (var o in owned) o.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The image pipeline of a TextToVideoSD folder's spatial half: its text encoder, VAE and scheduler with the
+    /// <see cref="SpatialImageUNet"/> loaded from the UNet3D's weights (the temporal tensors are never read). This is
+    /// what train-upsamplers trains on for a UNet3D model: the upsamplers work per frame, on this network's features
+    /// (the tuned video cascade's low-res branch, <see cref="VideoPipeline.UpsamplerUNet"/>).
+    /// </summary>
+    public static StableDiffusionPipeline SpatialImagePipeline(string folder, PipelineOptions? options = null)
+    {
+        options ??= new PipelineOptions();
+        if (options.Offload != SelfCascade.Offload.OffloadMode.None)
+            throw new NotSupportedException("model offload is not supported for the spatial half of a text-to-video model");
+        using var components = OpenFolder(folder);
+        var device = TorchRuntime.ResolveDevice(options.Device);
+        var dtype = options.DType ?? TorchRuntime.DefaultDType(device);
+        var owned = new List<IDisposable>();
+        try
+        {
+            var (scheduler, prompts, vae) = LoadShared(components, options, device, dtype, owned);
+            var unet = SpatialImageUNet.FromWeights(UNet3DConditionConfig.FromJson(components.Config("unet")),
+                components.Weights("unet", options.Variant), device, dtype);
+            owned.Add(unet);
+            // ModelScope's text encoder is OpenCLIP ViT-H with linear projections: the SD 2.x family.
+            return new StableDiffusionPipeline(ModelFamily.StableDiffusion2, unet, vae, scheduler, prompts, device, dtype, owned.ToArray(),
+                vaeDType: vae.DType);
+        }
+        catch
+        {
+            foreach (var o in owned) o.Dispose();
+            throw;
+        }
+    }
+
+    private static FolderComponents OpenFolder(string folder)
+    {
+        var components = FolderComponents.Open(folder);
+        try
+        {
+            var unetClass = components.Has("unet") ? components.Config("unet").OptionalString("_class_name") : null;
+            var pipelineClass = components.ModelIndex.OptionalString("_class_name");
+            if (unetClass != UNet3DConditionConfig.ClassName)
+                throw new InvalidDataException($"{folder}: not a {PipelineClass} folder (model_index.json says '{pipelineClass ?? "?"}', "
+                    + $"its unet is '{unetClass ?? "missing"}', expected {UNet3DConditionConfig.ClassName})");
+            foreach (var c in new[] { "vae", "text_encoder", "tokenizer", "scheduler" })
+                if (!components.Has(c)) throw new InvalidDataException($"{folder}: model_index.json has no '{c}' component");
+            return components;
+        }
+        catch
+        {
+            components.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Scheduler, text encoder (with its tokenizer) and VAE, each added to <paramref name="owned"/> as it loads.</summary>
+    private static (NoiseScheduler, PromptEncoder, AutoencoderKL) LoadShared(FolderComponents components, PipelineOptions options,
+        Device device, ScalarType dtype, List<IDisposable> owned)
+    {
+        var schedulerConfig = SchedulerConfig.FromJson(components.Config("scheduler"));
+        var scheduler = options.Scheduler is null ? SchedulerFactory.Create(schedulerConfig) : SchedulerFactory.Create(options.Scheduler, schedulerConfig);
+        owned.Add(scheduler);
+        var tokenizer = components.Tokenizer("tokenizer");
+        var te = ClipTextModel.FromWeights(components.Config("text_encoder"), components.Weights("text_encoder", options.Variant), device, dtype);
+        owned.Add(te);
+        var vaeConfig = AutoencoderKLConfig.FromJson(components.Config("vae"));
+        bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && dtype == ScalarType.Float16);
+        var vae = AutoencoderKL.FromWeights(vaeConfig, components.Weights("vae", options.Variant), device, upcast ? ScalarType.Float32 : dtype);
+        owned.Add(vae);
+        return (scheduler, new PromptEncoder(tokenizer, te), vae);
     }
 
     /// <summary>The text encoder's last hidden state for the prompt and, with guidance, the negative prompt ("" when null).</summary>

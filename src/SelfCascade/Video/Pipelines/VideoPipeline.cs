@@ -1,6 +1,7 @@
 using SelfCascade.Cascade;
 using SelfCascade.IO;
 using SelfCascade.Imaging;
+using SelfCascade.Models.Unet;
 using SelfCascade.Offload;
 using SelfCascade.Pipelines;
 using SelfCascade.Schedulers;
@@ -121,6 +122,32 @@ public sealed class VideoPipeline : IDisposable
             throw;
         }
     }
+
+    private UNet2DConditionModel? _spatialUnet;
+
+    /// <summary>
+    /// The image UNet the feature upsamplers run in (the tuned cascade's low-res branch and the config a set must fit):
+    /// AnimateDiff's image UNet, or for a ModelScope-style UNet3D its <see cref="SpatialImageUNet"/>, copied from the
+    /// UNet3D on first use and owned by this pipeline (the spatial weights' memory once more). Other video UNets:
+    /// NotSupportedException.
+    /// </summary>
+    public UNet2DConditionModel UpsamplerUNet => Unet switch
+    {
+        UNetMotionModel m => m.Unet,
+        UNet3DConditionModel u when TextToVideo is not null && ReferenceEquals(u, TextToVideo.Unet) => _spatialUnet ??= SpatialImageUNet.CopyOf(u),
+        _ => throw UpsamplersNotSupported(),
+    };
+
+    /// <summary>The config of <see cref="UpsamplerUNet"/>, without building anything.</summary>
+    public UNet2DConditionConfig UpsamplerUNetConfig => Unet switch
+    {
+        UNetMotionModel m => m.Unet.Config,
+        UNet3DConditionModel u when TextToVideo is not null && ReferenceEquals(u, TextToVideo.Unet) => SpatialImageUNet.Config(u.Config),
+        _ => throw UpsamplersNotSupported(),
+    };
+
+    private NotSupportedException UpsamplersNotSupported() => new(
+        $"feature upsamplers in the video cascade are supported for AnimateDiff and ModelScope-style UNet3D models only (this model's video UNet is {Unet.GetType().Name})");
 
     /// <summary>"AnimateDiff" or "TextToVideoSD" (metadata, messages).</summary>
     public string Kind => _image is null ? "TextToVideoSD" : "AnimateDiff";
@@ -261,6 +288,8 @@ public sealed class VideoPipeline : IDisposable
 
     public void Dispose()
     {
+        _spatialUnet?.Dispose();
+        _spatialUnet = null;
         foreach (var o in _owned) o.Dispose();
     }
 }

@@ -116,18 +116,28 @@ public sealed class UNet3DConditionModel : nn.Module, IVideoUNet
     /// <param name="timestep">A scalar, (1,) or (B,) tensor of timesteps (one per video).</param>
     /// <param name="encoderHiddenStates">Text states (B, L, cross_attention_dim), one per video (repeated for its frames).</param>
     /// <param name="options">Feature hook (sees every block's (B * F, C, h, w) output and the per-frame `emb`) and
-    /// the attn-scale baseline on the spatial self-attentions; the temporal attentions are never rescaled.</param>
+    /// the attn-scale baseline on the spatial self-attentions (the temporal attentions are never rescaled), or feature
+    /// upsamplers prepared on this model's <see cref="SpatialImageUNet"/>.</param>
     // The one place the video options are read: a setting added to VideoUNetForwardOptions that this model cannot
     // honour must throw NotSupportedException here (IVideoUNet's rule).
     public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, VideoUNetForwardOptions? options = null)
     {
         if (options?.LayerHook is not null)
             throw new NotSupportedException("UNet3DConditionModel has no per-layer hook (LayerHook is AnimateDiff's injection point)");
-        if (options?.Upsamplers is not null)
-            throw new NotSupportedException("feature upsamplers in the video UNet are supported for AnimateDiff (UNetMotionModel) only, not for UNet3DConditionModel");
+        CheckSample(sample);
+        if (options?.Upsamplers is { } ups)
+        {
+            if (options.FeatureHook is not null)
+                throw new NotSupportedException("a feature hook and feature upsamplers cannot be combined in one video UNet call");
+            if (!SpatialImageUNet.IsCopyOf(ups.Unet, this))
+                throw new ArgumentException("the feature upsamplers were prepared for another UNet than this UNet3D's spatial half (VideoPipeline.UpsamplerUNet)");
+        }
+        // The upsamplers per frame: the image hook with frames folded into the batch, its low-res branch the spatial
+        // half's encoder on each frame (SpatialImageUNet), injected at the same block outputs as in the image UNet.
+        using var upsamplerHook = options?.Upsamplers?.CreateHook(sample.shape[0], sample.shape[2]);
         return Forward(sample, timestep, encoderHiddenStates, new UNetForwardOptions
         {
-            FeatureHook = options?.FeatureHook,
+            FeatureHook = (IUNetFeatureHook?)upsamplerHook ?? options?.FeatureHook,
             SelfAttentionEntropyRatio = options?.SelfAttentionEntropyRatio,
         });
     }

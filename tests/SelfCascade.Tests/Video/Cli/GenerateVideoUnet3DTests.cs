@@ -1,12 +1,15 @@
+using SelfCascade.Cascade.Upsamplers;
 using SelfCascade.Imaging;
 using SelfCascade.Pipelines;
 using SelfCascade.Tests.Cli;
 using SelfCascade.Tests.Support;
+using SelfCascade.Tests.Upsamplers;
 using SelfCascade.Tests.Video.Output;
 using SelfCascade.Tests.Video.Unet3D;
 using SelfCascade.Video.Cascade;
 using SelfCascade.Video.Output;
 using SelfCascade.Video.Pipelines;
+using SelfCascade.Video.Unet3D;
 using static TorchSharp.torch;
 
 namespace SelfCascade.Tests.Video.Cli;
@@ -14,7 +17,7 @@ namespace SelfCascade.Tests.Video.Cli;
 /// <summary>
 /// `generate-video --model DIR` with a diffusers TextToVideoSDPipeline folder (modelscope_tiny, the components the
 /// fixture was made with): the saved frames against diffusers' frames and the library's, every --method through the
-/// video cascade, and a motion adapter given with such a folder (one error, nothing written).
+/// video cascade, a motion adapter given with such a folder (one error, nothing written), and --upsamplers.
 /// </summary>
 public sealed class GenerateVideoUnet3DTests : IDisposable
 {
@@ -109,18 +112,48 @@ public sealed class GenerateVideoUnet3DTests : IDisposable
         Assert.False(Directory.Exists(Out("af")));
     }
 
-    // The upsampler sets need an image UNet for the per-frame low-res branch; a UNet3D model has none.
+    /// <summary>
+    /// `--upsamplers` on a UNet3D model: the sets run per frame with the UNet3D's spatial half as their low-res branch.
+    /// A zero-initialised set made for that half (saved as a checkpoint folder) gives the tuning-free frames byte for
+    /// byte; the same set perturbed changes them; a set made for another UNet is one error and no file.
+    /// </summary>
     [Fact]
-    public void UpsamplersWithATextToVideoFolderAreOneErrorAndNoFile()
+    public void UpsamplersMadeForTheSpatialHalfRunAndOthersAreOneError()
     {
-        var ups = Path.Combine(Fixtures.RepoRoot, "models", "emoji-base-upsamplers", "lite-64");
-        var (code, stdout, err) = CliRunner.Run("generate-video", "--model", _model, "--upsamplers", ups, "--prompt", "a red ball",
+        var config = SpatialImageUNet.Config(UNet3DConditionConfig.Load(Path.Combine(_model, "unet", "config.json")));
+        var zeroDir = Out("ups-zero");
+        var perturbedDir = Out("ups-perturbed");
+        using (var set = FeatureUpsamplerSet.Create(UpsamplerVariant.Lite, config))
+        {
+            set.Save(zeroDir);
+            UpsamplerTestSupport.Perturb(set, 3, scale: 0.2);
+            set.Save(perturbedDir);
+        }
+        string[] Args(string name, string? ups) => [.. new[] { "generate-video", "--model", _model, "--prompt", "a red ball", "--frames", "2",
+            "--steps", "4", "--size", "64x64", "--seed", "5", "--out", Out(name + ".webp"), "--save-frames", Out(name) },
+            .. ups is null ? Array.Empty<string>() : ["--upsamplers", ups]];
+        foreach (var (name, ups) in new[] { ("plain", (string?)null), ("zero", zeroDir), ("perturbed", perturbedDir) })
+        {
+            var (c, _, e) = CliRunner.Run(Args(name, ups));
+            Assert.True(c == 0, $"{name}: {e}");
+        }
+        var plain = SavedFrames(Out("plain"), 2);
+        var zero = SavedFrames(Out("zero"), 2);
+        var perturbed = SavedFrames(Out("perturbed"), 2);
+        for (int f = 0; f < 2; f++)
+        {
+            Assert.Equal(plain[f].Pixels, zero[f].Pixels);
+            Assert.NotEqual(plain[f].Pixels, perturbed[f].Pixels);
+        }
+
+        var other = Path.Combine(Fixtures.RepoRoot, "models", "emoji-base-upsamplers", "lite-64");
+        var (code, stdout, err) = CliRunner.Run("generate-video", "--model", _model, "--upsamplers", other, "--prompt", "a red ball",
             "--frames", "2", "--steps", "2", "--size", "64x48", "--out", Out("u.webp"));
         Assert.Equal(1, code);
         Assert.Equal("", stdout);
         var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
-        Assert.Contains("--upsamplers needs an AnimateDiff model", lines[0]);
+        Assert.Contains("does not fit this UNet", lines[0]);
         Assert.False(File.Exists(Out("u.webp")));
     }
 }
