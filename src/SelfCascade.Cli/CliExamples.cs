@@ -27,6 +27,7 @@ public static partial class CliExamples
         [
             "selfcascade prompt-grid --prompts-file card-prompts.txt --seeds 0,1 --size 128 --feature-net feature-net.safetensors --out grid.png --report grid.md",
             "selfcascade prompt-grid --prompt \"red heart\" --prompt \"rocket\" --size 64 --upsamplers models/emoji-base-upsamplers/lite-64 --out grid.png",
+            "selfcascade prompt-grid --prompt \"red heart\" --prompt \"rocket\" --size 32 --sensitivity --out grid.png --report grid.md",
         ],
         ["bench-quality"] =
         [

@@ -1,4 +1,5 @@
 using SelfCascade.Evaluation;
+using SelfCascade.Evaluation.PromptGrid;
 using SelfCascade.Imaging;
 using SelfCascade.Tests.Support;
 using static TorchSharp.torch;
@@ -69,7 +70,7 @@ public sealed class PromptGridCommandTests : IDisposable
         var grid = Path.Combine(_dir, "grid.png");
         var report = Path.Combine(_dir, "grid.md");
         var (code, output, err) = CliRunner.Run("prompt-grid", "--model", _model, "--prompts-file", promptsFile, "--seeds", "0,1",
-            "--size", $"{Size}", "--steps", $"{Steps}", "--guidance", "7.5", "--feature-net", netPath, "--out", grid, "--report", report);
+            "--size", $"{Size}", "--steps", $"{Steps}", "--guidance", "7.5", "--feature-net", netPath, "--out", grid, "--report", report, "--sensitivity");
         Assert.True(code == 0, err);
         Assert.Contains(grid, output);
         // Progress per image on stderr.
@@ -113,6 +114,13 @@ public sealed class PromptGridCommandTests : IDisposable
         Assert.Contains(FormattableString.Invariant($"| cascade 64 px | {cTop1}/4 ({100.0 * cTop1 / 4:F1} %) | {cTop5}/4 ({100.0 * cTop5 / 4:F1} %) |"), md);
         Assert.Contains("one of its 6 classes; chance: top-1 16.7 %, top-5 83.3 %", md);
         Assert.Contains("left out of the accuracy): \"gamma\".", md);
+
+        // --sensitivity: the library's table for the grid's prompts, appended.
+        using var pipe = SelfCascade.Pipelines.StableDiffusionPipeline.FromPretrained(_model);
+        var rows = ConditioningSensitivity.Measure(pipe, Prompts);
+        Assert.Contains("## Prompt sensitivity by noise level", md);
+        Assert.Contains(ConditioningSensitivity.Markdown(Prompts, rows), md);
+        Assert.All(rows, r => Assert.All(r.PerPrompt, v => Assert.True(v > 0)));
     }
 
     [Fact]
