@@ -7,7 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 sc="$here/selfcascade"
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-run="${1:?RUN}"; step="${2:?STEP}"; data="${3:?DATA (the run's --data)}"; shift 3
+run="${1:?RUN}"; step="${2:?STEP}"; data="${3:?DATA: the --data folder of the run}"; shift 3
 ck="$run/checkpoints/step-$(printf "%08d" "$step")"
 [ -d "$ck" ] || { echo "no checkpoint $ck" >&2; exit 1; }
 out="$run-eval-$step"
