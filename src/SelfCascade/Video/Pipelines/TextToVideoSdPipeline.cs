@@ -85,25 +85,52 @@ public sealed class TextToVideoSdPipeline : IDisposable
     /// Loads a diffusers TextToVideoSDPipeline folder (model_index.json with unet = UNet3DConditionModel, vae,
     /// text_encoder, tokenizer, scheduler). A folder of another kind is one clear error.
     /// </summary>
-    public static TextToVideoSdPipeline FromPretrained(string folder, PipelineOptions? options = null)
+    public static TextToVideoSdPipeline FromPretrained(string folder, PipelineOptions? options = null) =>
+        Load(folder, options, "text-to-video", (components, o, device, dtype, shared, owned) =>
+        {
+            var unet = UNet3DConditionModel.FromWeights(UNet3DConditionConfig.FromJson(components.Config("unet")),
+                components.Weights("unet", o.Variant), device, dtype);
+            owned.Add(unet);
+            return new TextToVideoSdPipeline(unet, shared.Vae, shared.Scheduler, shared.Prompts, device, dtype, owned.ToArray())
+            {
+                Defaults = ModelDefaults.From(components.ModelIndex),
+            };
+        });
+
+    /// <summary>
+    /// The image pipeline of a TextToVideoSD folder's spatial half: its text encoder, VAE and scheduler with the
+    /// <see cref="SpatialImageUNet"/> loaded from the UNet3D's weights (the temporal tensors are never read). This is
+    /// what train-upsamplers trains on for a UNet3D model: the upsamplers work per frame, on this network's features
+    /// (the tuned video cascade's low-res branch, <see cref="VideoPipeline.UpsamplerUNet"/>).
+    /// </summary>
+    public static StableDiffusionPipeline SpatialImagePipeline(string folder, PipelineOptions? options = null) =>
+        Load(folder, options, "the spatial half of a text-to-video model", (components, o, device, dtype, shared, owned) =>
+        {
+            var unet = SpatialImageUNet.FromWeights(UNet3DConditionConfig.FromJson(components.Config("unet")),
+                components.Weights("unet", o.Variant), device, dtype);
+            owned.Add(unet);
+            // ModelScope's text encoder is OpenCLIP ViT-H with linear projections: the SD 2.x family.
+            return new StableDiffusionPipeline(ModelFamily.StableDiffusion2, unet, shared.Vae, shared.Scheduler, shared.Prompts,
+                device, dtype, owned.ToArray(), vaeDType: shared.Vae.DType);
+        });
+
+    /// <summary>
+    /// The loading both entry points share: options checked, the folder opened and checked, scheduler, text encoder
+    /// and VAE loaded, then <paramref name="build"/> adds the UNet; everything loaded is disposed if any step fails.
+    /// </summary>
+    private static T Load<T>(string folder, PipelineOptions? options, string what,
+        Func<FolderComponents, PipelineOptions, Device, ScalarType, SharedComponents, List<IDisposable>, T> build)
     {
         options ??= new PipelineOptions();
         if (options.Offload != SelfCascade.Offload.OffloadMode.None)
-            throw new NotSupportedException("model offload is not supported for text-to-video yet");
+            throw new NotSupportedException($"model offload is not supported for {what} yet");
         using var components = OpenFolder(folder);
         var device = TorchRuntime.ResolveDevice(options.Device);
         var dtype = options.DType ?? TorchRuntime.DefaultDType(device);
         var owned = new List<IDisposable>();
         try
         {
-            var (scheduler, prompts, vae) = LoadShared(components, options, device, dtype, owned);
-            var unet = UNet3DConditionModel.FromWeights(UNet3DConditionConfig.FromJson(components.Config("unet")),
-                components.Weights("unet", options.Variant), device, dtype);
-            owned.Add(unet);
-            return new TextToVideoSdPipeline(unet, vae, scheduler, prompts, device, dtype, owned.ToArray())
-            {
-                Defaults = ModelDefaults.From(components.ModelIndex),
-            };
+            return build(components, options, device, dtype, LoadShared(components, options, device, dtype, owned), owned);
         }
         catch
         {
@@ -112,37 +139,7 @@ public sealed class TextToVideoSdPipeline : IDisposable
         }
     }
 
-    /// <summary>
-    /// The image pipeline of a TextToVideoSD folder's spatial half: its text encoder, VAE and scheduler with the
-    /// <see cref="SpatialImageUNet"/> loaded from the UNet3D's weights (the temporal tensors are never read). This is
-    /// what train-upsamplers trains on for a UNet3D model: the upsamplers work per frame, on this network's features
-    /// (the tuned video cascade's low-res branch, <see cref="VideoPipeline.UpsamplerUNet"/>).
-    /// </summary>
-    public static StableDiffusionPipeline SpatialImagePipeline(string folder, PipelineOptions? options = null)
-    {
-        options ??= new PipelineOptions();
-        if (options.Offload != SelfCascade.Offload.OffloadMode.None)
-            throw new NotSupportedException("model offload is not supported for the spatial half of a text-to-video model");
-        using var components = OpenFolder(folder);
-        var device = TorchRuntime.ResolveDevice(options.Device);
-        var dtype = options.DType ?? TorchRuntime.DefaultDType(device);
-        var owned = new List<IDisposable>();
-        try
-        {
-            var (scheduler, prompts, vae) = LoadShared(components, options, device, dtype, owned);
-            var unet = SpatialImageUNet.FromWeights(UNet3DConditionConfig.FromJson(components.Config("unet")),
-                components.Weights("unet", options.Variant), device, dtype);
-            owned.Add(unet);
-            // ModelScope's text encoder is OpenCLIP ViT-H with linear projections: the SD 2.x family.
-            return new StableDiffusionPipeline(ModelFamily.StableDiffusion2, unet, vae, scheduler, prompts, device, dtype, owned.ToArray(),
-                vaeDType: vae.DType);
-        }
-        catch
-        {
-            foreach (var o in owned) o.Dispose();
-            throw;
-        }
-    }
+    private sealed record SharedComponents(NoiseScheduler Scheduler, PromptEncoder Prompts, AutoencoderKL Vae);
 
     private static FolderComponents OpenFolder(string folder)
     {
@@ -166,7 +163,7 @@ public sealed class TextToVideoSdPipeline : IDisposable
     }
 
     /// <summary>Scheduler, text encoder (with its tokenizer) and VAE, each added to <paramref name="owned"/> as it loads.</summary>
-    private static (NoiseScheduler, PromptEncoder, AutoencoderKL) LoadShared(FolderComponents components, PipelineOptions options,
+    private static SharedComponents LoadShared(FolderComponents components, PipelineOptions options,
         Device device, ScalarType dtype, List<IDisposable> owned)
     {
         var schedulerConfig = SchedulerConfig.FromJson(components.Config("scheduler"));
@@ -179,7 +176,7 @@ public sealed class TextToVideoSdPipeline : IDisposable
         bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && dtype == ScalarType.Float16);
         var vae = AutoencoderKL.FromWeights(vaeConfig, components.Weights("vae", options.Variant), device, upcast ? ScalarType.Float32 : dtype);
         owned.Add(vae);
-        return (scheduler, new PromptEncoder(tokenizer, te), vae);
+        return new SharedComponents(scheduler, new PromptEncoder(tokenizer, te), vae);
     }
 
     /// <summary>The text encoder's last hidden state for the prompt and, with guidance, the negative prompt ("" when null).</summary>

@@ -64,14 +64,6 @@ public sealed partial class TextToVideoSdCascadeTests : IDisposable
     [GeneratedRegex(@"(^|\.)(temp_convs\.\d+\.conv4\.3|temp_attentions\.\d+\.proj_out|transformer_in\.proj_out)\.(weight|bias)$")]
     private static partial Regex TemporalOutput();
 
-    /// <summary>The UNet3D's spatial half as an image UNet (UNet3DStructureTests checks the two agree per frame).</summary>
-    private const string ImageUnetConfig = """
-        { "_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "block_out_channels": [32, 64],
-          "layers_per_block": 1, "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"], "sample_size": 16,
-          "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "cross_attention_dim": 32, "num_attention_heads": [4, 8],
-          "use_linear_projection": true, "norm_num_groups": 32, "norm_eps": 1e-5 }
-        """;
-
     [Fact]
     public void WithZeroTemporalLayersEveryFrameOfTheCascadeIsThePerFrameImageCascade()
     {
@@ -98,7 +90,7 @@ public sealed partial class TextToVideoSdCascadeTests : IDisposable
 
         // The image pipeline on the same text encoder, VAE and scheduler, its UNet2D from the UNet3D's spatial weights.
         UNet2DConditionModel unet2d;
-        using (ModelConstruction.On(CPU, ScalarType.Float32)) unet2d = new UNet2DConditionModel(UNet2DConditionConfig.FromJson(ConfigJson.Parse(ImageUnetConfig)));
+        using (ModelConstruction.On(CPU, ScalarType.Float32)) unet2d = new UNet2DConditionModel(UNet2DConditionConfig.FromJson(ConfigJson.Parse(Unet3DFixtures.SpatialImageConfigJson)));
         var load = WeightLoader.Load(unet2d, WeightLoader.ResolveWeightFiles(Unet3DFixtures.ModelScope("unet")), strict: false);
         Assert.Empty(load.Missing);
         unet2d.eval();

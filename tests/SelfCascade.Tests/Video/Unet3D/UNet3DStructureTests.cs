@@ -68,14 +68,6 @@ public partial class UNet3DStructureTests
         Assert.True(Parity.MaxAbsDiff(video[.., .., 0..1], first) > 1e-2);
     }
 
-    /// <summary>The spatial half of the UNet3D as a UNet2DConditionModel config: same blocks, linear projections, C / head_dim heads.</summary>
-    private const string ImageUnetConfig = """
-        { "_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "block_out_channels": [32, 64],
-          "layers_per_block": 1, "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-          "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "cross_attention_dim": 32, "num_attention_heads": [4, 8],
-          "use_linear_projection": true, "norm_num_groups": 32, "norm_eps": 1e-5 }
-        """;
-
     [Fact]
     public void WithZeroTemporalLayersEachFrameIsTheImageUnetsOutput()
     {
@@ -84,7 +76,7 @@ public partial class UNet3DStructureTests
         var (sample, t, ctx) = Inputs();
         using var unet = ZeroTemporalModel();
         UNet2DConditionModel image;
-        using (ModelConstruction.On(CPU, ScalarType.Float32)) image = new UNet2DConditionModel(UNet2DConditionConfig.FromJson(ConfigJson.Parse(ImageUnetConfig)));
+        using (ModelConstruction.On(CPU, ScalarType.Float32)) image = new UNet2DConditionModel(UNet2DConditionConfig.FromJson(ConfigJson.Parse(Unet3DFixtures.SpatialImageConfigJson)));
         using (image)
         {
             var report = WeightLoader.Load(image, WeightLoader.ResolveWeightFiles(Unet3DFixtures.ModelScope("unet")), strict: false);

@@ -38,14 +38,6 @@ public sealed partial class Unet3DUpsamplerTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    /// <summary>The spatial half's config written by hand (UNet3DStructureTests checks it per frame against the UNet3D).</summary>
-    private const string HandWrittenImageConfig = """
-        { "_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "block_out_channels": [32, 64],
-          "layers_per_block": 1, "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"], "sample_size": 16,
-          "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "cross_attention_dim": 32, "num_attention_heads": [4, 8],
-          "use_linear_projection": true, "norm_num_groups": 32, "norm_eps": 1e-5 }
-        """;
-
     [Fact]
     public void TheDerivedSpatialHalfIsTheHandWrittenImageUNetAndLoadsOnlySpatialTensors()
     {
@@ -53,7 +45,7 @@ public sealed partial class Unet3DUpsamplerTests : IDisposable
         using var _ = inference_mode();
         var files = WeightLoader.ResolveWeightFiles(Unet3DFixtures.ModelScope("unet"));
         UNet2DConditionModel hand;
-        using (ModelConstruction.On(CPU, ScalarType.Float32)) hand = new UNet2DConditionModel(UNet2DConditionConfig.FromJson(ConfigJson.Parse(HandWrittenImageConfig)));
+        using (ModelConstruction.On(CPU, ScalarType.Float32)) hand = new UNet2DConditionModel(UNet2DConditionConfig.FromJson(ConfigJson.Parse(Unet3DFixtures.SpatialImageConfigJson)));
         using (hand)
         {
             WeightLoader.Load(hand, files, strict: false);
