@@ -106,18 +106,17 @@ public sealed class StableDiffusionPipeline : IDisposable
         var owned = new List<IDisposable>();
         try
         {
-            var schedulerConfig = SchedulerConfig.FromJson(components.Config("scheduler"));
-            var scheduler = options.Scheduler is null ? SchedulerFactory.Create(schedulerConfig) : SchedulerFactory.Create(options.Scheduler, schedulerConfig);
+            var scheduler = ComponentLoader.Scheduler(components, options);
             owned.Add(scheduler);
             var tokenizer = components.Tokenizer("tokenizer");
-            var te = ClipTextModel.FromWeights(components.Config("text_encoder"), components.Weights("text_encoder", options.Variant), device, dtype);
+            var te = ComponentLoader.TextEncoder(components, "text_encoder", options, device, dtype);
             owned.Add(te);
             ClipTokenizer? tokenizer2 = null;
             ClipTextModel? te2 = null;
             if (family == ModelFamily.StableDiffusionXL)
             {
                 tokenizer2 = components.Tokenizer("tokenizer_2");
-                te2 = ClipTextModel.FromWeights(components.Config("text_encoder_2"), components.Weights("text_encoder_2", options.Variant), device, dtype);
+                te2 = ComponentLoader.TextEncoder(components, "text_encoder_2", options, device, dtype);
                 owned.Add(te2);
             }
             var unet = UNet2DConditionModel.FromWeights(UNet2DConditionConfig.FromJson(components.Config("unet")),
@@ -127,11 +126,9 @@ public sealed class StableDiffusionPipeline : IDisposable
             AutoencoderKL? vae = null;
             if (components.Has("vae"))
             {
-                var vaeConfig = AutoencoderKLConfig.FromJson(components.Config("vae"));
-                bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && dtype == ScalarType.Float16);
-                vaeDType = upcast ? ScalarType.Float32 : dtype;
-                vae = AutoencoderKL.FromWeights(vaeConfig, components.Weights("vae", options.Variant), device, vaeDType);
+                vae = ComponentLoader.Vae(components, options, device, dtype);
                 owned.Add(vae);
+                vaeDType = vae.DType;
             }
             bool forceZeros = components.ModelIndex.Bool("force_zeros_for_empty_prompt", true);
             var prompts = new PromptEncoder(tokenizer, te, tokenizer2, te2, forceZeros);

@@ -166,15 +166,12 @@ public sealed class TextToVideoSdPipeline : IDisposable
     private static SharedComponents LoadShared(FolderComponents components, PipelineOptions options,
         Device device, ScalarType dtype, List<IDisposable> owned)
     {
-        var schedulerConfig = SchedulerConfig.FromJson(components.Config("scheduler"));
-        var scheduler = options.Scheduler is null ? SchedulerFactory.Create(schedulerConfig) : SchedulerFactory.Create(options.Scheduler, schedulerConfig);
+        var scheduler = ComponentLoader.Scheduler(components, options);
         owned.Add(scheduler);
         var tokenizer = components.Tokenizer("tokenizer");
-        var te = ClipTextModel.FromWeights(components.Config("text_encoder"), components.Weights("text_encoder", options.Variant), device, dtype);
+        var te = ComponentLoader.TextEncoder(components, "text_encoder", options, device, dtype);
         owned.Add(te);
-        var vaeConfig = AutoencoderKLConfig.FromJson(components.Config("vae"));
-        bool upcast = options.UpcastVae ?? (vaeConfig.ForceUpcast && dtype == ScalarType.Float16);
-        var vae = AutoencoderKL.FromWeights(vaeConfig, components.Weights("vae", options.Variant), device, upcast ? ScalarType.Float32 : dtype);
+        var vae = ComponentLoader.Vae(components, options, device, dtype);
         owned.Add(vae);
         return new SharedComponents(scheduler, new PromptEncoder(tokenizer, te), vae);
     }
